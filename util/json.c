@@ -1,0 +1,302 @@
+/* util/json.c - compact JSON text as AWS renders it, sizes, equality, parsing. */
+#include "util/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/xalloc.h"
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* Bytes needed to escape byte c inside a JSON string. */
+static size_t escaped_len(unsigned char c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+    case '\b':
+    case '\f':
+    case '\n':
+    case '\r':
+    case '\t':
+        return 2;
+    default:
+        return c < 0x20 ? 6 : 1;
+    }
+}
+
+static void string_append(struct buf *b, const char *s, size_t n)
+{
+    buf_grow(b, n + 2);
+    buf_putc(b, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_add(b, s + start, i - start);
+        start = i + 1;
+        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hexdigits[c >> 4];
+            esc[5] = hexdigits[c & 15];
+            break;
+        }
+        buf_add(b, esc, strlen(esc));
+    }
+    buf_add(b, s + start, n - start);
+    buf_putc(b, '"');
+}
+
+void json_real_append(struct buf *b, double d)
+{
+    char tmp[40];
+    if (!isfinite(d)) {
+        buf_puts(b, "null");
+        return;
+    }
+    if (d == 0) {
+        buf_puts(b, "0.0");
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    /* keep a real looking like a real: 100.0, not 100 */
+    if (strpbrk(tmp, ".eEn") == NULL) {
+        size_t n = strlen(tmp);
+        if (n + 2 < sizeof(tmp)) {
+            tmp[n] = '.';
+            tmp[n + 1] = '0';
+            tmp[n + 2] = '\0';
+        }
+    }
+    buf_puts(b, tmp);
+}
+
+void json_compact_append(struct buf *b, const json_t *v)
+{
+    char tmp[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        buf_putc(b, '{');
+        int first = 1;
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)v, key, val) {
+            if (!first)
+                buf_putc(b, ',');
+            first = 0;
+            string_append(b, key, strlen(key));
+            buf_putc(b, ':');
+            json_compact_append(b, val);
+        }
+        buf_putc(b, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        buf_putc(b, '[');
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                buf_putc(b, ',');
+            json_compact_append(b, json_array_get(v, i));
+        }
+        buf_putc(b, ']');
+        break;
+    }
+    case JSON_STRING:
+        string_append(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        buf_puts(b, tmp);
+        break;
+    case JSON_REAL:
+        json_real_append(b, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        buf_puts(b, "true");
+        break;
+    case JSON_FALSE:
+        buf_puts(b, "false");
+        break;
+    case JSON_NULL:
+        buf_puts(b, "null");
+        break;
+    }
+}
+
+char *json_compact(const json_t *v)
+{
+    struct buf b = BUF_INIT;
+    json_compact_append(&b, v);
+    return buf_detach(&b);
+}
+
+static size_t string_size(const char *s, size_t n)
+{
+    size_t total = 2;
+    for (size_t i = 0; i < n; i++)
+        total += escaped_len((unsigned char)s[i]);
+    return total;
+}
+
+static size_t size_walk(const json_t *v, size_t acc, size_t limit)
+{
+    char tmp[40];
+    if (acc > limit)
+        return acc;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v);
+        acc += 2 + (n > 0 ? n - 1 : 0) + n; /* braces, commas, colons */
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)v, key, val) {
+            acc += string_size(key, strlen(key));
+            acc = size_walk(val, acc, limit);
+            if (acc > limit)
+                return acc;
+        }
+        return acc;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        acc += 2 + (n > 0 ? n - 1 : 0);
+        for (size_t i = 0; i < n && acc <= limit; i++)
+            acc = size_walk(json_array_get(v, i), acc, limit);
+        return acc;
+    }
+    case JSON_STRING:
+        return acc + string_size(json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return acc + (size_t)snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT,
+                                      json_integer_value(v));
+    case JSON_REAL: {
+        struct buf b = BUF_INIT;
+        json_real_append(&b, json_real_value(v));
+        acc += b.len;
+        buf_release(&b);
+        return acc;
+    }
+    case JSON_TRUE:
+        return acc + 4;
+    case JSON_FALSE:
+        return acc + 5;
+    case JSON_NULL:
+        return acc + 4;
+    }
+    return acc;
+}
+
+size_t json_compact_size(const json_t *v, size_t limit)
+{
+    return size_walk(v, 0, limit);
+}
+
+double json_number(const json_t *v)
+{
+    if (json_is_integer(v))
+        return (double)json_integer_value(v);
+    return json_real_value(v);
+}
+
+bool json_value_equal(const json_t *a, const json_t *b)
+{
+    if (a == b)
+        return true;
+    if (a == NULL || b == NULL)
+        return false;
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_is_integer(a) && json_is_integer(b))
+            return json_integer_value(a) == json_integer_value(b);
+        return json_number(a) == json_number(b);
+    }
+    if (json_typeof(a) != json_typeof(b))
+        return false;
+    switch (json_typeof(a)) {
+    case JSON_OBJECT: {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)a, key, val) {
+            if (!json_value_equal(val, json_object_get(b, key)))
+                return false;
+        }
+        return true;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < n; i++) {
+            if (!json_value_equal(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        }
+        return true;
+    }
+    case JSON_STRING:
+        return json_string_length(a) == json_string_length(b) &&
+               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    default:
+        return true; /* true, false, null: same type means equal */
+    }
+}
+
+json_t *json_parse(const char *text, size_t len, bool reject_duplicates, struct err *err)
+{
+    json_error_t jerr;
+    size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+    if (reject_duplicates)
+        flags |= JSON_REJECT_DUPLICATES;
+    json_t *v = json_loadb(text, len, flags, &jerr);
+    if (v == NULL)
+        err_set(err, NULL, "%s at line %d, column %d", jerr.text, jerr.line, jerr.column);
+    return v;
+}
+
+json_t *json_shallow_copy(json_t *v)
+{
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        json_object_update(o, v);
+        return o;
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        json_array_extend(a, v);
+        return a;
+    }
+    return json_incref(v);
+}

@@ -1,0 +1,36 @@
+/* util/json.h - JSON helpers shared by every layer: compact serialisation as AWS renders it
+ * (shortest round-trip numbers, key order kept), serialised size without building the text,
+ * deep equality by value, and parsing with our flags. */
+#ifndef SFN_UTIL_JSON_H
+#define SFN_UTIL_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Appends the compact text of `v` (borrowed) to `b`: {"a":1,"b":[1,2]}. */
+void json_compact_append(struct buf *b, const json_t *v);
+/* Returns the compact text of `v` (borrowed) as a new string (free() it). */
+char *json_compact(const json_t *v);
+/* Returns the byte size of json_compact(v), or a value > limit as soon as it exceeds limit
+ * (so a 200 KB document is not walked twice past the limit). */
+size_t json_compact_size(const json_t *v, size_t limit);
+/* Appends a JSON number the way AWS prints it: integers as written, reals in the shortest
+ * form that reads back to the same double (1.1, not 1.1000000000000001). */
+void json_real_append(struct buf *b, double d);
+/* Deep equality by value: numbers compare numerically (1 == 1.0), objects ignore key order. */
+bool json_value_equal(const json_t *a, const json_t *b);
+/* Numeric value of an integer or real. */
+double json_number(const json_t *v);
+/* Parses any JSON value (not only objects). Returns a new reference, or NULL with err set
+ * (name NULL, cause the parser's message). Duplicate object keys are rejected when
+ * `reject_duplicates`. */
+json_t *json_parse(const char *text, size_t len, bool reject_duplicates, struct err *err);
+/* Returns a shallow copy of object or array `v` (borrowed): a new container whose members
+ * are shared. Other values are returned incref'd. New reference. */
+json_t *json_shallow_copy(json_t *v);
+
+#endif
