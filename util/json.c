@@ -2,6 +2,7 @@
 #include "util/json.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,32 +76,39 @@ static void string_append(struct buf *b, const char *s, size_t n)
     buf_putc(b, '"');
 }
 
+/* Formats d as AWS prints it into tmp (>= 32 bytes); returns the length. */
+static size_t real_format(double d, char *tmp, size_t size)
+{
+    if (!isfinite(d)) {
+        snprintf(tmp, size, "null");
+        return 4;
+    }
+    if (d == 0) {
+        snprintf(tmp, size, "0.0");
+        return 3;
+    }
+    /* %g drops trailing zeros, so 15 digits is already the shortest form of most
+     * decimals; 16 or 17 only for values that need them */
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, size, "%.*g", prec, d);
+        if (prec == 17 || strtod(tmp, NULL) == d)
+            break;
+    }
+    size_t n = strlen(tmp);
+    /* keep a real looking like a real: 100.0, not 100 */
+    if (strpbrk(tmp, ".eEn") == NULL && n + 3 <= size) {
+        tmp[n++] = '.';
+        tmp[n++] = '0';
+        tmp[n] = '\0';
+    }
+    return n;
+}
+
 void json_real_append(struct buf *b, double d)
 {
     char tmp[40];
-    if (!isfinite(d)) {
-        buf_puts(b, "null");
-        return;
-    }
-    if (d == 0) {
-        buf_puts(b, "0.0");
-        return;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    /* keep a real looking like a real: 100.0, not 100 */
-    if (strpbrk(tmp, ".eEn") == NULL) {
-        size_t n = strlen(tmp);
-        if (n + 2 < sizeof(tmp)) {
-            tmp[n] = '.';
-            tmp[n + 1] = '0';
-            tmp[n + 2] = '\0';
-        }
-    }
-    buf_puts(b, tmp);
+    size_t n = real_format(d, tmp, sizeof(tmp));
+    buf_add(b, tmp, n);
 }
 
 void json_compact_append(struct buf *b, const json_t *v)
@@ -171,7 +179,31 @@ static size_t string_size(const char *s, size_t n)
     return total;
 }
 
+static size_t sizer_lookup(struct json_sizer *z, const json_t *v);
+static void sizer_store(struct json_sizer *z, const json_t *v, size_t size);
+
+static size_t size_walk_z(struct json_sizer *z, const json_t *v, size_t acc, size_t limit);
+
+/* Adds the size of a member: from the memo, or walked (and memoised when large). */
+static size_t size_walk_child(struct json_sizer *z, const json_t *v, size_t acc, size_t limit)
+{
+    if (z == NULL || !(json_is_object(v) || json_is_array(v)))
+        return size_walk_z(z, v, acc, limit);
+    size_t known = sizer_lookup(z, v);
+    if (known != SIZE_MAX)
+        return acc + known;
+    size_t own = size_walk_z(z, v, 0, limit);
+    if (own <= limit && own >= JSON_SIZER_MIN)
+        sizer_store(z, v, own);
+    return acc + own;
+}
+
 static size_t size_walk(const json_t *v, size_t acc, size_t limit)
+{
+    return size_walk_z(NULL, v, acc, limit);
+}
+
+static size_t size_walk_z(struct json_sizer *z, const json_t *v, size_t acc, size_t limit)
 {
     char tmp[40];
     if (acc > limit)
@@ -184,7 +216,7 @@ static size_t size_walk(const json_t *v, size_t acc, size_t limit)
         json_t *val;
         json_object_foreach((json_t *)v, key, val) {
             acc += string_size(key, strlen(key));
-            acc = size_walk(val, acc, limit);
+            acc = size_walk_child(z, val, acc, limit);
             if (acc > limit)
                 return acc;
         }
@@ -194,21 +226,23 @@ static size_t size_walk(const json_t *v, size_t acc, size_t limit)
         size_t n = json_array_size(v);
         acc += 2 + (n > 0 ? n - 1 : 0);
         for (size_t i = 0; i < n && acc <= limit; i++)
-            acc = size_walk(json_array_get(v, i), acc, limit);
+            acc = size_walk_child(z, json_array_get(v, i), acc, limit);
         return acc;
     }
     case JSON_STRING:
         return acc + string_size(json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        return acc + (size_t)snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT,
-                                      json_integer_value(v));
-    case JSON_REAL: {
-        struct buf b = BUF_INIT;
-        json_real_append(&b, json_real_value(v));
-        acc += b.len;
-        buf_release(&b);
-        return acc;
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        size_t digits = 1;
+        uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+        while (u >= 10) {
+            u /= 10;
+            digits++;
+        }
+        return acc + digits + (i < 0 ? 1 : 0);
     }
+    case JSON_REAL:
+        return acc + real_format(json_real_value(v), tmp, sizeof(tmp));
     case JSON_TRUE:
         return acc + 4;
     case JSON_FALSE:
@@ -222,6 +256,46 @@ static size_t size_walk(const json_t *v, size_t acc, size_t limit)
 size_t json_compact_size(const json_t *v, size_t limit)
 {
     return size_walk(v, 0, limit);
+}
+
+static size_t sizer_slot(const json_t *v)
+{
+    uintptr_t p = (uintptr_t)v;
+    return (size_t)((p >> 4) ^ (p >> 12)) % JSON_SIZER_SLOTS;
+}
+
+static size_t sizer_lookup(struct json_sizer *z, const json_t *v)
+{
+    size_t i = sizer_slot(v);
+    return z->key[i] == v ? z->size[i] : SIZE_MAX;
+}
+
+static void sizer_store(struct json_sizer *z, const json_t *v, size_t size)
+{
+    size_t i = sizer_slot(v);
+    if (z->key[i] != NULL)
+        json_decref((json_t *)z->key[i]);
+    z->key[i] = json_incref((json_t *)v);
+    z->size[i] = size;
+}
+
+void json_sizer_init(struct json_sizer *z)
+{
+    memset(z, 0, sizeof(*z));
+}
+
+void json_sizer_release(struct json_sizer *z)
+{
+    for (size_t i = 0; i < JSON_SIZER_SLOTS; i++) {
+        if (z->key[i] != NULL)
+            json_decref((json_t *)z->key[i]);
+        z->key[i] = NULL;
+    }
+}
+
+size_t json_sizer_size(struct json_sizer *z, const json_t *v, size_t limit)
+{
+    return size_walk_child(z, v, 0, limit);
 }
 
 double json_number(const json_t *v)

@@ -18,6 +18,20 @@ char *json_compact(const json_t *v);
 /* Returns the byte size of json_compact(v), or a value > limit as soon as it exceeds limit
  * (so a 200 KB document is not walked twice past the limit). */
 size_t json_compact_size(const json_t *v, size_t limit);
+/* A memo of serialised sizes of large containers, so a 200 KB document carried from state
+ * to state is measured once, not at every state. Each entry holds a reference to its value:
+ * the pointer stays valid and, values being immutable once shared, so does the size. */
+#define JSON_SIZER_SLOTS 256
+#define JSON_SIZER_MIN 4096 /* containers smaller than this are cheap to walk again */
+struct json_sizer {
+    const json_t *key[JSON_SIZER_SLOTS]; /* referenced values (owned references) */
+    size_t size[JSON_SIZER_SLOTS];       /* their compact sizes */
+};
+void json_sizer_init(struct json_sizer *z);
+void json_sizer_release(struct json_sizer *z);
+/* json_compact_size() using and filling the memo. `v` is borrowed. */
+size_t json_sizer_size(struct json_sizer *z, const json_t *v, size_t limit);
+
 /* Appends a JSON number the way AWS prints it: integers as written, reals in the shortest
  * form that reads back to the same double (1.1, not 1.1000000000000001). */
 void json_real_append(struct buf *b, double d);

@@ -53,7 +53,8 @@ char *xvasprintf(const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    char probe[1];
+    int n = vsnprintf(probe, sizeof(probe), fmt, ap2); /* measures */
     va_end(ap2);
     if (n < 0)
         n = 0;

@@ -1,0 +1,237 @@
+/* cli/cmd_run.c - `sfn run DEFINITION`: one execution in-process on a private libuv loop.
+ * Prints the output (exit 0) or "Error: Cause" on stderr (exit 1); --result prints one JSON
+ * object whatever the status; an invalid definition prints the diagnostics (exit 2). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cli/cli.h"
+#include "sfn.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+struct run {
+    bool history;   /* --history */
+    bool result;    /* --result */
+    bool events;    /* --events: add the event types to --result (conformance harness) */
+    bool done;
+};
+
+static void on_event(struct sfn_execution *ex, size_t i, void *arg)
+{
+    struct run *r = arg;
+    if (!r->history || r->result)
+        return;
+    json_t *e = sfn_execution_event(ex, i, true);
+    char *s = json_compact(e);
+    fprintf(stderr, "%s\n", s);
+    free(s);
+    json_decref(e);
+}
+
+static void on_done(struct sfn_execution *ex, void *arg)
+{
+    (void)ex;
+    struct run *r = arg;
+    r->done = true;
+}
+
+/* Final name of the machine: --state-machine-name, else the file name up to its first dot. */
+static char *machine_name(const char *path, const char *given)
+{
+    if (given != NULL)
+        return xstrdup(given);
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    size_t n = strcspn(base, ".");
+    return n > 0 ? xstrndup(base, n) : xstrdup("StateMachine");
+}
+
+static void print_result(struct sfn_execution *ex, struct run *r)
+{
+    enum sfn_status st = sfn_execution_status(ex);
+    json_t *res = json_object();
+    json_object_set_new(res, "status", json_string(sfn_status_name(st)));
+    if (st == SFN_SUCCEEDED) {
+        json_object_set(res, "output", sfn_execution_output(ex));
+    } else {
+        const struct err *e = sfn_execution_error(ex);
+        if (e->set && e->name[0] != '\0')
+            json_object_set_new(res, "error", json_string(e->name));
+        if (e->set && e->cause != NULL)
+            json_object_set_new(res, "cause", json_string(e->cause));
+    }
+    size_t n = sfn_execution_history_size(ex);
+    if (r->events) {
+        json_t *types = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(types, json_string(sfn_execution_event_type(ex, i)));
+        json_object_set_new(res, "events", types);
+    }
+    if (r->history) {
+        json_t *h = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(h, sfn_execution_event(ex, i, true));
+        json_object_set_new(res, "history", h);
+    }
+    struct buf b = BUF_INIT;
+    json_compact_append(&b, res);
+    buf_putc(&b, '\n');
+    fwrite(b.data, 1, b.len, stdout);
+    buf_release(&b);
+    json_decref(res);
+}
+
+static int usage_error(const char *msg)
+{
+    fprintf(stderr,
+            "sfn run: %s\nusage: sfn run DEFINITION [--input JSON | --input-file FILE] [--result] "
+            "[--history] [--fast-time] [--name NAME] [--state-machine-name NAME] "
+            "[--type STANDARD|EXPRESS]\n",
+            msg);
+    return 2;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *path = NULL;
+    const char *input_text = NULL;
+    const char *input_file = NULL;
+    const char *exec_name = NULL;
+    const char *sm_name = NULL;
+    enum sfn_machine_type type = SFN_STANDARD;
+    struct run r = {false, false, false, false};
+    struct sfn_engine_options opt = {false, -1, 0, NULL, NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (strcmp(a, "--input") == 0 && has_val) {
+            input_text = argv[++i];
+        } else if (strcmp(a, "--input-file") == 0 && has_val) {
+            input_file = argv[++i];
+        } else if (strcmp(a, "--name") == 0 && has_val) {
+            exec_name = argv[++i];
+        } else if (strcmp(a, "--state-machine-name") == 0 && has_val) {
+            sm_name = argv[++i];
+        } else if (strcmp(a, "--type") == 0 && has_val) {
+            type = strcmp(argv[++i], "EXPRESS") == 0 ? SFN_EXPRESS : SFN_STANDARD;
+        } else if (strcmp(a, "--result") == 0) {
+            r.result = true;
+        } else if (strcmp(a, "--history") == 0) {
+            r.history = true;
+        } else if (strcmp(a, "--events") == 0) {
+            r.events = true;
+        } else if (strcmp(a, "--fast-time") == 0) {
+            opt.virtual_clock = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "unknown or incomplete option '%s'", a);
+            return usage_error(msg);
+        } else if (path == NULL) {
+            path = a;
+        } else {
+            return usage_error("more than one definition given");
+        }
+    }
+    if (path == NULL)
+        return usage_error("no definition given");
+    if (input_text != NULL && input_file != NULL)
+        return usage_error("--input and --input-file are exclusive");
+    const char *wait = getenv("ASL_RETRY_WAIT_MS");
+    if (wait != NULL && wait[0] != '\0')
+        opt.retry_wait_ms = strtoll(wait, NULL, 10);
+
+    size_t def_len;
+    char *def = cli_read_file(path, &def_len);
+    if (def == NULL)
+        return 2;
+    char *in_buf = NULL;
+    size_t in_len = 0;
+    if (input_file != NULL) {
+        in_buf = cli_read_file(input_file, &in_len);
+        if (in_buf == NULL) {
+            free(def);
+            return 2;
+        }
+    } else if (input_text != NULL) {
+        in_buf = xstrdup(input_text);
+        in_len = strlen(in_buf);
+    } else if (!isatty(STDIN_FILENO)) {
+        in_buf = cli_read_file("-", &in_len);
+        if (in_buf == NULL) {
+            free(def);
+            return 2;
+        }
+    }
+    json_t *input = NULL;
+    struct err err = ERR_INIT;
+    size_t skip = 0;
+    while (in_buf != NULL && skip < in_len && strchr(" \t\r\n", in_buf[skip]) != NULL)
+        skip++;
+    if (in_buf == NULL || skip == in_len) {
+        input = json_object();
+    } else {
+        input = json_parse(in_buf, in_len, false, &err);
+        if (input == NULL) {
+            fprintf(stderr, "sfn run: the input is not valid JSON: %s\n", err.cause);
+            err_clear(&err);
+            free(in_buf);
+            free(def);
+            return 2;
+        }
+    }
+    free(in_buf);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct sfn_engine *eng = sfn_engine_new(&loop, &opt);
+    char *name = machine_name(path, sm_name);
+    struct sfn_machine *m = sfn_machine_compile(eng, def, def_len, name, type, &err);
+    free(name);
+    free(def);
+    int rc;
+    if (m == NULL) {
+        fprintf(stderr, "%s\n", err.cause != NULL ? err.cause : "invalid definition");
+        err_clear(&err);
+        rc = 2;
+    } else {
+        struct sfn_execution_options eo = {exec_name, NULL, on_done, on_event, &r};
+        struct sfn_execution *ex = sfn_execution_start(eng, m, input, &eo, &err);
+        if (ex == NULL) {
+            fprintf(stderr, "%s: %s\n", err.name, err.cause != NULL ? err.cause : "");
+            err_clear(&err);
+            rc = 2;
+        } else {
+            uv_run(&loop, UV_RUN_DEFAULT);
+            enum sfn_status st = sfn_execution_status(ex);
+            if (r.result) {
+                print_result(ex, &r);
+                rc = 0;
+            } else if (st == SFN_SUCCEEDED) {
+                struct buf b = BUF_INIT;
+                json_compact_append(&b, sfn_execution_output(ex));
+                buf_putc(&b, '\n');
+                fwrite(b.data, 1, b.len, stdout);
+                buf_release(&b);
+                rc = 0;
+            } else {
+                const struct err *e = sfn_execution_error(ex);
+                fprintf(stderr, "%s: %s\n", e->set && e->name[0] ? e->name : sfn_status_name(st),
+                        e->set && e->cause != NULL ? e->cause : "");
+                rc = 1;
+            }
+            sfn_execution_free(ex);
+        }
+        sfn_machine_free(m);
+    }
+    json_decref(input);
+    sfn_engine_free(eng);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        fprintf(stderr, "sfn: internal error: handles left open\n");
+    return rc;
+}

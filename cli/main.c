@@ -1,0 +1,75 @@
+/* cli/main.c - `sfn`: dispatches to the subcommands (run, validate). The CLI uses only the
+ * public API in include/sfn.h. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/xalloc.h"
+
+static const char usage[] =
+    "usage: sfn <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run DEFINITION [--input JSON | --input-file FILE] [--result] [--history]\n"
+    "      [--fast-time] [--name NAME] [--state-machine-name NAME] [--type STANDARD|EXPRESS]\n"
+    "                       run one execution in-process and print its output\n"
+    "  validate DEFINITION [--json] [--type STANDARD|EXPRESS]\n"
+    "                       check a definition as AWS does; print OK or the diagnostics\n"
+    "\n"
+    "See sfn(1).\n";
+
+char *cli_read_file(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "sfn: cannot read '%s': %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536;
+    size_t n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    bool failed = ferror(f) != 0;
+    if (f != stdin)
+        fclose(f);
+    if (failed) {
+        fprintf(stderr, "sfn: cannot read '%s': %s\n", path, strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    xalloc_install_jansson();
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "validate") == 0)
+        return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        puts("sfn 0.1.0");
+        return 0;
+    }
+    fprintf(stderr, "sfn: unknown command '%s'\n%s", argv[1], usage);
+    return 2;
+}

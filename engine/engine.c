@@ -1,0 +1,600 @@
+/* engine/engine.c - the engine object: its clock (real or virtual), one timer heap behind a
+ * single uv_timer_t, the run queue drained from a uv_idle_t, the Task resource registry,
+ * and the public lifecycle of machines and executions (include/sfn.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/internal.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#define DRAIN_FRAMES_PER_TURN 4096 /* frames run per idle callback before polling I/O */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t engine_now(struct sfn_engine *eng)
+{
+    return eng->virtual_clock ? eng->vnow : wall_ms();
+}
+
+/* ---- timer heap ---- */
+
+static void heap_swap(struct sfn_engine *eng, size_t a, size_t b)
+{
+    struct etimer *t = eng->heap[a];
+    eng->heap[a] = eng->heap[b];
+    eng->heap[b] = t;
+    eng->heap[a]->slot = a;
+    eng->heap[b]->slot = b;
+}
+
+static void heap_up(struct sfn_engine *eng, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (eng->heap[p]->deadline <= eng->heap[i]->deadline)
+            break;
+        heap_swap(eng, p, i);
+        i = p;
+    }
+}
+
+static void heap_down(struct sfn_engine *eng, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1;
+        size_t r = l + 1;
+        size_t m = i;
+        if (l < eng->n_heap && eng->heap[l]->deadline < eng->heap[m]->deadline)
+            m = l;
+        if (r < eng->n_heap && eng->heap[r]->deadline < eng->heap[m]->deadline)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(eng, i, m);
+        i = m;
+    }
+}
+
+static void on_uv_timer(uv_timer_t *h);
+
+static void real_timer_rearm(struct sfn_engine *eng)
+{
+    if (eng->virtual_clock || eng->closing)
+        return;
+    if (eng->n_heap == 0) {
+        uv_timer_stop(&eng->timer);
+        return;
+    }
+    int64_t delay = eng->heap[0]->deadline - wall_ms();
+    uv_timer_start(&eng->timer, on_uv_timer, delay > 0 ? (uint64_t)delay : 0, 0);
+}
+
+void engine_timer_arm(struct sfn_engine *eng, struct etimer *t, int64_t deadline)
+{
+    if (t->slot != SIZE_MAX)
+        engine_timer_cancel(eng, t);
+    if (eng->n_heap == eng->cap_heap) {
+        eng->cap_heap = eng->cap_heap != 0 ? eng->cap_heap * 2 : 64;
+        eng->heap = xrealloc(eng->heap, eng->cap_heap * sizeof(*eng->heap));
+    }
+    t->deadline = deadline;
+    t->slot = eng->n_heap;
+    eng->heap[eng->n_heap++] = t;
+    heap_up(eng, t->slot);
+    if (t->slot == 0)
+        real_timer_rearm(eng);
+    if (eng->virtual_clock)
+        engine_wake(eng);
+}
+
+void engine_timer_cancel(struct sfn_engine *eng, struct etimer *t)
+{
+    if (t->slot == SIZE_MAX)
+        return;
+    size_t i = t->slot;
+    bool was_first = i == 0;
+    eng->n_heap--;
+    if (i != eng->n_heap) {
+        eng->heap[i] = eng->heap[eng->n_heap];
+        eng->heap[i]->slot = i;
+        heap_down(eng, i);
+        heap_up(eng, eng->heap[i]->slot);
+    }
+    t->slot = SIZE_MAX;
+    if (was_first)
+        real_timer_rearm(eng);
+}
+
+/* Fires every timer due at `now`. */
+static void timers_fire_due(struct sfn_engine *eng, int64_t now)
+{
+    while (eng->n_heap > 0 && eng->heap[0]->deadline <= now) {
+        struct etimer *t = eng->heap[0];
+        engine_timer_cancel(eng, t);
+        t->fire(t);
+    }
+}
+
+static void on_uv_timer(uv_timer_t *h)
+{
+    struct sfn_engine *eng = container_of(h, struct sfn_engine, timer);
+    timers_fire_due(eng, wall_ms());
+    real_timer_rearm(eng);
+}
+
+/* ---- run queue ---- */
+
+void engine_enqueue(struct sfn_engine *eng, struct frame *f)
+{
+    if (f->queued)
+        return;
+    f->queued = true;
+    f->rq_next = NULL;
+    f->rq_prev = eng->rq_tail;
+    if (eng->rq_tail != NULL)
+        eng->rq_tail->rq_next = f;
+    else
+        eng->rq_head = f;
+    eng->rq_tail = f;
+    engine_wake(eng);
+}
+
+void engine_dequeue(struct sfn_engine *eng, struct frame *f)
+{
+    if (!f->queued)
+        return;
+    if (f->rq_prev != NULL)
+        f->rq_prev->rq_next = f->rq_next;
+    else
+        eng->rq_head = f->rq_next;
+    if (f->rq_next != NULL)
+        f->rq_next->rq_prev = f->rq_prev;
+    else
+        eng->rq_tail = f->rq_prev;
+    f->rq_next = NULL;
+    f->rq_prev = NULL;
+    f->queued = false;
+}
+
+static void on_idle(uv_idle_t *h);
+
+void engine_wake(struct sfn_engine *eng)
+{
+    if (eng->closing)
+        return;
+    if (!uv_is_active((uv_handle_t *)&eng->idle))
+        uv_idle_start(&eng->idle, on_idle);
+}
+
+static void deliver_done(struct sfn_engine *eng)
+{
+    while (eng->done_head != NULL) {
+        struct sfn_execution *ex = eng->done_head;
+        eng->done_head = ex->done_next;
+        ex->done_next = NULL;
+        ex->done_pending = false;
+        if (ex->on_done != NULL)
+            ex->on_done(ex, ex->arg); /* may free ex or others */
+    }
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    struct sfn_engine *eng = container_of(h, struct sfn_engine, idle);
+    for (int i = 0; i < DRAIN_FRAMES_PER_TURN && eng->rq_head != NULL; i++) {
+        struct frame *f = eng->rq_head;
+        engine_dequeue(eng, f);
+        frame_run(f);
+    }
+    deliver_done(eng);
+    if (eng->rq_head != NULL)
+        return;
+    if (eng->virtual_clock && eng->inflight == 0 && eng->n_heap > 0) {
+        /* nothing runnable and nothing outside: jump to the next deadline */
+        if (eng->heap[0]->deadline > eng->vnow)
+            eng->vnow = eng->heap[0]->deadline;
+        timers_fire_due(eng, eng->vnow);
+        return;
+    }
+    uv_idle_stop(&eng->idle);
+}
+
+void engine_exec_done(struct sfn_execution *ex)
+{
+    struct sfn_engine *eng = ex->eng;
+    if (ex->done_pending)
+        return;
+    ex->done_pending = true;
+    ex->done_next = NULL;
+    struct sfn_execution **pp = &eng->done_head;
+    while (*pp != NULL)
+        pp = &(*pp)->done_next;
+    *pp = ex;
+    engine_wake(eng);
+}
+
+/* ---- randomness ---- */
+
+uint64_t engine_rand(struct sfn_engine *eng)
+{
+    /* xorshift64*: quality enough for jitter and UUIDs of a local engine */
+    uint64_t x = eng->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    eng->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+uint64_t engine_rand_cb(void *arg)
+{
+    return engine_rand(arg);
+}
+
+/* ---- engine lifecycle ---- */
+
+struct sfn_engine *sfn_engine_new(uv_loop_t *loop, const struct sfn_engine_options *opt)
+{
+    struct sfn_engine *eng = xcalloc(1, sizeof(*eng));
+    eng->loop = loop;
+    uv_timer_init(loop, &eng->timer);
+    uv_idle_init(loop, &eng->idle);
+    eng->virtual_clock = opt != NULL && opt->virtual_clock;
+    eng->vnow = wall_ms();
+    eng->retry_wait_ms = opt != NULL ? opt->retry_wait_ms : -1;
+    uint64_t seed = opt != NULL ? opt->seed : 0;
+    if (seed == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^
+               ((uint64_t)(uintptr_t)eng << 16);
+    }
+    eng->rng = seed != 0 ? seed : 0x9E3779B97F4A7C15ULL;
+    json_sizer_init(&eng->sizer);
+    eng->region = xstrdup(opt != NULL && opt->region != NULL ? opt->region : "us-east-1");
+    eng->account = xstrdup(opt != NULL && opt->account != NULL ? opt->account : "123456789012");
+    return eng;
+}
+
+static void on_engine_close(uv_handle_t *h)
+{
+    struct sfn_engine *eng = h->data;
+    if (--eng->closing > 0)
+        return;
+    json_sizer_release(&eng->sizer);
+    free(eng->heap);
+    for (size_t i = 0; i < eng->n_res; i++)
+        free(eng->res[i].pattern);
+    free(eng->res);
+    free(eng->region);
+    free(eng->account);
+    free(eng);
+}
+
+void sfn_engine_free(struct sfn_engine *eng)
+{
+    if (eng == NULL)
+        return;
+    while (eng->execs != NULL) {
+        struct sfn_execution *ex = eng->execs;
+        ex->on_done = NULL;
+        sfn_execution_free(ex);
+    }
+    eng->closing = 2;
+    eng->timer.data = eng;
+    eng->idle.data = eng;
+    uv_close((uv_handle_t *)&eng->timer, on_engine_close);
+    uv_close((uv_handle_t *)&eng->idle, on_engine_close);
+}
+
+/* ---- resources ---- */
+
+int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
+                                 const struct sfn_resource_ops *ops, void *arg,
+                                 struct err *err)
+{
+    size_t n = pattern != NULL ? strlen(pattern) : 0;
+    if (n == 0 || ops == NULL || ops->start == NULL)
+        return err_set(err, "States.Runtime", "cannot register a resource without a pattern and "
+                                              "a start function");
+    eng->res = xrealloc(eng->res, (eng->n_res + 1) * sizeof(*eng->res));
+    struct resource *r = &eng->res[eng->n_res++];
+    r->prefix = pattern[n - 1] == '*';
+    r->pattern = xstrndup(pattern, r->prefix ? n - 1 : n);
+    r->ops = ops;
+    r->arg = arg;
+    return 0;
+}
+
+const struct resource *engine_resource_find(struct sfn_engine *eng, const char *arn)
+{
+    /* later registrations win: scan backwards */
+    for (size_t i = eng->n_res; i-- > 0;) {
+        const struct resource *r = &eng->res[i];
+        if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0
+                      : strcmp(arn, r->pattern) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* ---- machines ---- */
+
+struct diag_cb {
+    sfn_diag_fn fn;
+    void *arg;
+};
+
+int sfn_validate(const char *text, size_t len, enum sfn_machine_type type, sfn_diag_fn fn,
+                 void *arg)
+{
+    struct asl_diags d;
+    asl_diags_init(&d);
+    asl_validate(text, len, type == SFN_EXPRESS ? ASL_EXPRESS : ASL_STANDARD, &d);
+    int n = (int)d.n;
+    for (size_t i = 0; i < d.n && fn != NULL; i++)
+        fn(d.v[i].code, d.v[i].message, d.v[i].location, arg);
+    asl_diags_release(&d);
+    return n;
+}
+
+struct sfn_machine *sfn_machine_compile(struct sfn_engine *eng, const char *text, size_t len,
+                                        const char *name, enum sfn_machine_type type,
+                                        struct err *err)
+{
+    struct asl_diags d;
+    asl_diags_init(&d);
+    struct asl_machine *m =
+        asl_machine_compile(text, len, type == SFN_EXPRESS ? ASL_EXPRESS : ASL_STANDARD, &d);
+    if (m == NULL) {
+        char *msg = asl_diags_render(&d);
+        err_set(err, "InvalidDefinition", "Invalid State Machine Definition: '%s'", msg);
+        free(msg);
+        asl_diags_release(&d);
+        return NULL;
+    }
+    asl_diags_release(&d);
+    struct sfn_machine *sm = xcalloc(1, sizeof(*sm));
+    sm->eng = eng;
+    sm->m = m;
+    sm->name = xstrdup(name != NULL && name[0] != '\0' ? name : "StateMachine");
+    sm->arn = xasprintf("arn:aws:states:%s:%s:stateMachine:%s", eng->region, eng->account,
+                        sm->name);
+    sm->refs = 1;
+    sm->ctx_machine = json_object();
+    json_object_set_new(sm->ctx_machine, "Id", json_string(sm->arn));
+    json_object_set_new(sm->ctx_machine, "Name", json_string(sm->name));
+    return sm;
+}
+
+static void machine_unref(struct sfn_machine *sm)
+{
+    if (--sm->refs > 0)
+        return;
+    asl_machine_free(sm->m);
+    json_decref(sm->ctx_machine);
+    free(sm->name);
+    free(sm->arn);
+    free(sm);
+}
+
+void sfn_machine_free(struct sfn_machine *m)
+{
+    if (m != NULL)
+        machine_unref(m);
+}
+
+const char *sfn_machine_arn(const struct sfn_machine *m)
+{
+    return m->arn;
+}
+
+/* ---- executions ---- */
+
+static const char *const status_names[] = {
+    [SFN_RUNNING] = "RUNNING", [SFN_SUCCEEDED] = "SUCCEEDED", [SFN_FAILED] = "FAILED",
+    [SFN_TIMED_OUT] = "TIMED_OUT", [SFN_ABORTED] = "ABORTED",
+};
+
+const char *sfn_status_name(enum sfn_status s)
+{
+    return status_names[s];
+}
+
+static void uuid_v4(struct sfn_engine *eng, char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = engine_rand(eng);
+    uint64_t b = engine_rand(eng);
+    unsigned char bytes[16];
+    for (int i = 0; i < 8; i++) {
+        bytes[i] = (unsigned char)(a >> (8 * i));
+        bytes[8 + i] = (unsigned char)(b >> (8 * i));
+    }
+    bytes[6] = (unsigned char)((bytes[6] & 0x0f) | 0x40);
+    bytes[8] = (unsigned char)((bytes[8] & 0x3f) | 0x80);
+    int j = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[bytes[i] >> 4];
+        out[j++] = hex[bytes[i] & 15];
+    }
+    out[j] = '\0';
+}
+
+static void on_exec_timeout(struct etimer *t)
+{
+    struct sfn_execution *ex = container_of(t, struct sfn_execution, timeout);
+    if (ex->status != SFN_RUNNING)
+        return;
+    /* asl.md 12: TIMED_OUT at exactly start + timeout, even mid-state; one event */
+    frame_abort(ex->root, false);
+    ex->status = SFN_TIMED_OUT;
+    ex->stop_ms = engine_now(ex->eng);
+    err_reset(&ex->err, ASL_ERR_TIMEOUT, NULL);
+    struct hevent *e = hist_add(ex, EV_ExecutionTimedOut, 0);
+    e->has_error = true;
+    e->error = xstrdup(ASL_ERR_TIMEOUT);
+    engine_exec_done(ex);
+}
+
+struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_machine *m,
+                                          json_t *input, const struct sfn_execution_options *opt,
+                                          struct err *err)
+{
+    json_t *in = input != NULL ? json_incref(input) : json_object();
+    if (json_sizer_size(&eng->sizer, in, ASL_PAYLOAD_MAX) > ASL_PAYLOAD_MAX) {
+        json_decref(in);
+        return err_set(err, ASL_ERR_DATA_LIMIT,
+                       "The execution input exceeds the maximum number of bytes service limit."),
+               NULL;
+    }
+    struct sfn_execution *ex = xcalloc(1, sizeof(*ex));
+    ex->eng = eng;
+    ex->sm = m;
+    m->refs++;
+    char uuid[37];
+    uuid_v4(eng, uuid);
+    ex->name = xstrdup(opt != NULL && opt->name != NULL ? opt->name : uuid);
+    ex->arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", eng->region, eng->account,
+                        m->name, ex->name);
+    ex->role_arn = xstrdup(opt != NULL && opt->role_arn != NULL
+                               ? opt->role_arn
+                               : "arn:aws:iam::123456789012:role/sfn-local");
+    ex->input = in;
+    ex->start_ms = engine_now(eng);
+    ex->status = SFN_RUNNING;
+    ex->timeout.slot = SIZE_MAX;
+    ex->timeout.fire = on_exec_timeout;
+    if (opt != NULL) {
+        ex->on_done = opt->on_done;
+        ex->on_event = opt->on_event;
+        ex->arg = opt->arg;
+    }
+    char ts[40];
+    asl_time_format_ms(ex->start_ms, ts, sizeof(ts));
+    ex->ctx_execution = json_object();
+    json_object_set_new(ex->ctx_execution, "Id", json_string(ex->arn));
+    json_object_set(ex->ctx_execution, "Input", in);
+    json_object_set_new(ex->ctx_execution, "StartTime", json_string(ts));
+    json_object_set_new(ex->ctx_execution, "Name", json_string(ex->name));
+    json_object_set_new(ex->ctx_execution, "RoleArn", json_string(ex->role_arn));
+    if (m->m->type == ASL_STANDARD) /* asl.md 4.5: absent in synchronous Express runs */
+        json_object_set_new(ex->ctx_execution, "RedriveCount", json_integer(0));
+    ex->next = eng->execs;
+    if (eng->execs != NULL)
+        eng->execs->prev = ex;
+    eng->execs = ex;
+
+    struct hevent *e = hist_add(ex, EV_ExecutionStarted, 0);
+    e->data = json_incref(in);
+    e->details = json_pack("{s:s}", "roleArn", ex->role_arn);
+    ex->root = frame_new(ex, NULL, FRAME_ROOT, 0, &m->m->top, json_incref(in));
+    if (m->m->timeout_s > 0)
+        engine_timer_arm(eng, &ex->timeout, ex->start_ms + m->m->timeout_s * 1000);
+    engine_enqueue(eng, ex->root);
+    return ex;
+}
+
+void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause)
+{
+    if (ex->status != SFN_RUNNING)
+        return;
+    frame_abort(ex->root, true);
+    engine_timer_cancel(ex->eng, &ex->timeout);
+    ex->status = SFN_ABORTED;
+    ex->stop_ms = engine_now(ex->eng);
+    err_clear(&ex->err);
+    if (error != NULL || cause != NULL)
+        err_set_raw(&ex->err, error, cause);
+    struct hevent *e = hist_add(ex, EV_ExecutionAborted, 0);
+    if (error != NULL || cause != NULL) {
+        e->has_error = true;
+        e->error = error != NULL ? xstrdup(error) : NULL;
+        e->cause = cause != NULL ? xstrdup(cause) : NULL;
+    }
+    engine_exec_done(ex);
+}
+
+void sfn_execution_free(struct sfn_execution *ex)
+{
+    if (ex == NULL)
+        return;
+    struct sfn_engine *eng = ex->eng;
+    if (ex->status == SFN_RUNNING) {
+        ex->on_done = NULL;
+        sfn_execution_stop(ex, NULL, NULL);
+    }
+    engine_timer_cancel(eng, &ex->timeout);
+    for (struct sfn_execution **pp = &eng->done_head; *pp != NULL; pp = &(*pp)->done_next) {
+        if (*pp == ex) {
+            *pp = ex->done_next;
+            break;
+        }
+    }
+    if (ex->root != NULL)
+        frame_free(ex->root);
+    if (ex->prev != NULL)
+        ex->prev->next = ex->next;
+    else
+        eng->execs = ex->next;
+    if (ex->next != NULL)
+        ex->next->prev = ex->prev;
+    hist_release(ex);
+    json_decref(ex->input);
+    json_decref(ex->output);
+    json_decref(ex->ctx_execution);
+    err_clear(&ex->err);
+    free(ex->name);
+    free(ex->arn);
+    free(ex->role_arn);
+    machine_unref(ex->sm);
+    free(ex);
+}
+
+enum sfn_status sfn_execution_status(const struct sfn_execution *ex)
+{
+    return ex->status;
+}
+
+const char *sfn_execution_arn(const struct sfn_execution *ex)
+{
+    return ex->arn;
+}
+
+json_t *sfn_execution_output(const struct sfn_execution *ex)
+{
+    return ex->status == SFN_SUCCEEDED ? ex->output : NULL;
+}
+
+const struct err *sfn_execution_error(const struct sfn_execution *ex)
+{
+    return &ex->err;
+}
+
+size_t sfn_execution_history_size(const struct sfn_execution *ex)
+{
+    return ex->n_ev;
+}
+
+json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool include_data)
+{
+    if (i >= ex->n_ev)
+        return NULL;
+    return hist_event_json(ex, &ex->ev[i], include_data);
+}
+
+const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i)
+{
+    if (i >= ex->n_ev)
+        return NULL;
+    return hist_type_name(ex->ev[i].type);
+}

@@ -1,0 +1,140 @@
+/* engine/history.c - history events kept compactly in memory (state names borrowed from the
+ * machine, data shared by refcount, nothing serialised) and rendered in AWS's
+ * GetExecutionHistory shape on demand (api.md 7.2-7.3). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/internal.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+static const char *const type_names[] = {
+#define EV(name) #name,
+#include "engine/events.def"
+#undef EV
+};
+
+const char *hist_type_name(enum ev_type t)
+{
+    return type_names[t];
+}
+
+struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t prev)
+{
+    if (ex->n_ev == ex->cap_ev) {
+        ex->cap_ev = ex->cap_ev != 0 ? ex->cap_ev * 2 : 16;
+        ex->ev = xrealloc(ex->ev, ex->cap_ev * sizeof(*ex->ev));
+    }
+    struct hevent *e = &ex->ev[ex->n_ev++];
+    memset(e, 0, sizeof(*e));
+    e->id = (int64_t)ex->n_ev;
+    e->prev = prev;
+    e->ts_ms = engine_now(ex->eng);
+    e->type = type;
+    e->index = -1;
+    if (ex->on_event != NULL)
+        ex->on_event(ex, ex->n_ev - 1, ex->arg);
+    return e;
+}
+
+void hist_release(struct sfn_execution *ex)
+{
+    for (size_t i = 0; i < ex->n_ev; i++) {
+        json_decref(ex->ev[i].data);
+        json_decref(ex->ev[i].details);
+        free(ex->ev[i].error);
+        free(ex->ev[i].cause);
+    }
+    free(ex->ev);
+    ex->ev = NULL;
+    ex->n_ev = 0;
+    ex->cap_ev = 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s);
+    size_t m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Which member carries e->data for this type. */
+static const char *data_member(enum ev_type t, const char *tn)
+{
+    if (t == EV_TaskScheduled)
+        return "parameters";
+    if (t == EV_ExecutionStarted || t == EV_ActivityScheduled || t == EV_LambdaFunctionScheduled ||
+        ends_with(tn, "StateEntered"))
+        return "input";
+    return "output";
+}
+
+static bool has_no_details(enum ev_type t)
+{
+    switch (t) {
+    case EV_ParallelStateStarted:
+    case EV_ParallelStateSucceeded:
+    case EV_ParallelStateFailed:
+    case EV_ParallelStateAborted:
+    case EV_MapStateSucceeded:
+    case EV_MapStateFailed:
+    case EV_MapStateAborted:
+    case EV_TaskStateAborted:
+    case EV_WaitStateAborted:
+    case EV_LambdaFunctionStarted:
+    case EV_MapRunSucceeded:
+    case EV_MapRunAborted:
+        return true;
+    default:
+        return false;
+    }
+}
+
+json_t *hist_event_json(const struct sfn_execution *ex, const struct hevent *e, bool data)
+{
+    (void)ex;
+    const char *tn = type_names[e->type];
+    json_t *o = json_object();
+    json_object_set_new(o, "timestamp", json_real((double)e->ts_ms / 1000.0));
+    json_object_set_new(o, "type", json_string(tn));
+    json_object_set_new(o, "id", json_integer(e->id));
+    json_object_set_new(o, "previousEventId", json_integer(e->prev));
+    if (has_no_details(e->type))
+        return o;
+
+    char member[96];
+    if (ends_with(tn, "StateEntered"))
+        snprintf(member, sizeof(member), "stateEnteredEventDetails");
+    else if (ends_with(tn, "StateExited"))
+        snprintf(member, sizeof(member), "stateExitedEventDetails");
+    else
+        snprintf(member, sizeof(member), "%c%sEventDetails", tn[0] + ('a' - 'A'), tn + 1);
+    json_t *d = json_object();
+    if (e->name != NULL)
+        json_object_set_new(d, "name", json_string(e->name));
+    if (e->details != NULL)
+        json_object_update(d, e->details);
+    if (e->type == EV_MapStateStarted && e->index >= 0)
+        json_object_set_new(d, "length", json_integer(e->index));
+    else if (e->index >= 0)
+        json_object_set_new(d, "index", json_integer(e->index));
+    if (e->data != NULL && data) {
+        const char *dm = data_member(e->type, tn);
+        char *text = json_compact(e->data);
+        json_object_set_new(d, dm, json_string(text));
+        free(text);
+        if (strcmp(dm, "parameters") != 0) {
+            char dd[32];
+            snprintf(dd, sizeof(dd), "%sDetails", dm);
+            json_object_set_new(d, dd, json_pack("{s:b}", "truncated", 0));
+        }
+    }
+    if (e->has_error) {
+        if (e->error != NULL)
+            json_object_set_new(d, "error", json_string(e->error));
+        if (e->cause != NULL)
+            json_object_set_new(d, "cause", json_string(e->cause));
+    }
+    json_object_set_new(o, member, d);
+    return o;
+}

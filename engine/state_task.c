@@ -1,0 +1,390 @@
+/* engine/state_task.c - Task: resolves the effective input and timeouts, hands one attempt
+ * to the resource handler registered for its ARN (the single seam every integration, mock,
+ * activity and embedder plugs into), enforces TimeoutSeconds/HeartbeatSeconds, and turns
+ * the outcome into history events and the state's output (asl.md 10.2-10.3). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/internal.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#define TASK_DEFAULT_TIMEOUT_S 99999999LL /* asl.md 10.3: AWS's default, not 60 */
+
+/* History event types of one resource family. */
+struct task_evs {
+    enum ev_type scheduled, started, start_failed, succeeded, failed, timed_out;
+};
+
+static const struct task_evs task_evs = {EV_TaskScheduled, EV_TaskStarted, EV_TaskStartFailed,
+                                         EV_TaskSucceeded, EV_TaskFailed, EV_TaskTimedOut};
+static const struct task_evs lambda_evs = {
+    EV_LambdaFunctionScheduled, EV_LambdaFunctionStarted,   EV_LambdaFunctionStartFailed,
+    EV_LambdaFunctionSucceeded, EV_LambdaFunctionFailed,    EV_LambdaFunctionTimedOut};
+
+static bool is_lambda_function(const char *arn)
+{
+    return strncmp(arn, "arn:", 4) == 0 && strstr(arn, ":lambda:") != NULL &&
+           strstr(arn, ":function:") != NULL;
+}
+
+static const struct task_evs *evs_of(const struct asl_state *st)
+{
+    return is_lambda_function(st->resource) ? &lambda_evs : &task_evs;
+}
+
+/* Adds resourceType/resource (api.md 7.5) to an event's details. */
+static void resource_details(const struct asl_state *st, struct hevent *e)
+{
+    if (is_lambda_function(st->resource)) {
+        if (e->type == EV_LambdaFunctionScheduled) {
+            if (e->details == NULL)
+                e->details = json_object();
+            json_object_set_new(e->details, "resource", json_string(st->resource));
+        }
+        return;
+    }
+    const char *arn = st->resource;
+    static const char prefix[] = "arn:aws:states:::";
+    json_t *d = e->details != NULL ? e->details : json_object();
+    e->details = d;
+    if (strncmp(arn, prefix, sizeof(prefix) - 1) == 0) {
+        const char *rest = arn + sizeof(prefix) - 1;
+        const char *colon = strchr(rest, ':');
+        if (colon != NULL && strncmp(rest, "aws-sdk:", 8) == 0)
+            colon = strchr(colon + 1, ':');
+        if (colon != NULL) {
+            json_object_set_new(d, "resourceType", json_stringn(rest, (size_t)(colon - rest)));
+            json_object_set_new(d, "resource", json_string(colon + 1));
+            return;
+        }
+    }
+    /* a custom resource: its ARN's service field, and the whole ARN */
+    const char *svc = strchr(arn, ':');
+    svc = svc != NULL ? strchr(svc + 1, ':') : NULL;
+    const char *end = svc != NULL ? strchr(svc + 1, ':') : NULL;
+    if (svc != NULL && end != NULL)
+        json_object_set_new(d, "resourceType", json_stringn(svc + 1, (size_t)(end - svc - 1)));
+    else
+        json_object_set_new(d, "resourceType", json_string("custom"));
+    json_object_set_new(d, "resource", json_string(arn));
+}
+
+static struct hevent *task_event(struct frame *f, enum ev_type type)
+{
+    struct hevent *e = frame_event(f, type);
+    resource_details(f->st, e);
+    return e;
+}
+
+static struct hevent *task_error_event(struct frame *f, enum ev_type type, const struct err *err)
+{
+    struct hevent *e = task_event(f, type);
+    e->has_error = true;
+    e->error = err->name[0] != '\0' ? xstrdup(err->name) : NULL;
+    e->cause = err->cause != NULL ? xstrdup(err->cause) : NULL;
+    return e;
+}
+
+/* TimeoutSecondsPath / HeartbeatSecondsPath: a positive integer, else States.Runtime. */
+static int seconds_from_path(struct frame *f, const struct asl_path *p, json_t *input,
+                             int64_t *out, struct err *err)
+{
+    struct asl_scope s;
+    frame_scope(f, &s, input);
+    json_t *v = asl_path_eval(p, &s, err);
+    if (v == NULL)
+        return -1;
+    int rc = 0;
+    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+        char *text = json_compact(v);
+        rc = err_set(err, ASL_ERR_RUNTIME, "The value of '%s' must be a positive integer: %s",
+                     asl_path_text(p), text);
+        free(text);
+    } else {
+        *out = json_integer_value(v);
+    }
+    json_decref(v);
+    return rc;
+}
+
+static uint64_t fnv64(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void task_free(struct sfn_task *t)
+{
+    json_decref(t->input);
+    json_decref(t->output);
+    err_clear(&t->err);
+    free(t->token);
+    free(t);
+}
+
+void task_abandon(struct frame *f)
+{
+    struct sfn_task *t = f->task;
+    if (t == NULL)
+        return;
+    f->task = NULL;
+    if (t->started && !t->done) {
+        f->ex->eng->inflight--;
+        t->frame = NULL;
+        if (t->res != NULL && t->res->ops->cancel != NULL)
+            t->res->ops->cancel(t, t->res->arg);
+    }
+    task_free(t);
+}
+
+static void task_run(struct frame *f)
+{
+    const struct asl_state *st = f->st;
+    struct sfn_execution *ex = f->ex;
+    struct sfn_engine *eng = ex->eng;
+    const struct task_evs *evs = evs_of(st);
+    struct err err = ERR_INIT;
+
+    struct sfn_task *t = xcalloc(1, sizeof(*t));
+    t->frame = f;
+    t->attempt = f->retry_total;
+    char *tok = xasprintf("%016llx-%lld-%d", (unsigned long long)fnv64(ex->arn),
+                          (long long)f->entered_event, t->attempt);
+    t->token = tok;
+    f->task = t; /* before Parameters: $$.Task.Token may be read there */
+    json_decref(f->ctx);
+    f->ctx = NULL;
+
+    json_t *eff = frame_effective_input(f, &err);
+    if (eff == NULL) {
+        frame_state_failed(f, &err, true);
+        return;
+    }
+    t->input = eff;
+    t->timeout_s = st->timeout_s;
+    t->heartbeat_s = st->heartbeat_s;
+    if ((st->timeout_path != NULL &&
+         seconds_from_path(f, st->timeout_path, f->input, &t->timeout_s, &err) != 0) ||
+        (st->heartbeat_path != NULL &&
+         seconds_from_path(f, st->heartbeat_path, f->input, &t->heartbeat_s, &err) != 0)) {
+        frame_state_failed(f, &err, true);
+        return;
+    }
+
+    struct hevent *e = task_event(f, evs->scheduled);
+    e->data = json_incref(eff);
+    if (evs == &task_evs)
+        json_object_set_new(e->details, "region", json_string(eng->region));
+    if (st->has_timeout)
+        json_object_set_new(e->details, "timeoutInSeconds", json_integer(t->timeout_s));
+    if (st->has_heartbeat)
+        json_object_set_new(e->details, "heartbeatInSeconds", json_integer(t->heartbeat_s));
+
+    t->res = engine_resource_find(eng, st->resource);
+    if (t->res == NULL) {
+        err_set(&err, ASL_ERR_TASK_FAILED,
+                "The resource '%s' is not supported: no handler is registered for it",
+                st->resource);
+        task_error_event(f, evs->start_failed, &err);
+        frame_state_failed(f, &err, false);
+        return;
+    }
+    task_event(f, evs->started);
+    int64_t now = engine_now(eng);
+    int64_t timeout = t->timeout_s > 0 ? t->timeout_s : TASK_DEFAULT_TIMEOUT_S;
+    engine_timer_arm(eng, &f->timer, now + timeout * 1000);
+    if (t->heartbeat_s > 0)
+        engine_timer_arm(eng, &f->hb_timer, now + t->heartbeat_s * 1000);
+    f->phase = FR_TASK;
+    eng->inflight++;
+    t->started = true;
+    t->in_start = true;
+    int rc = t->res->ops->start(t, t->res->arg, &err);
+    t->in_start = false;
+    if (rc != 0) {
+        if (!t->done) {
+            t->done = true;
+            eng->inflight--;
+            err_move(&t->err, &err);
+            t->err.set = true;
+        }
+        err_clear(&err);
+        f->phase = FR_TASK_DONE;
+    }
+    if (f->phase == FR_TASK_DONE)
+        state_task_ops.on_task(f);
+}
+
+static void task_on_done(struct frame *f)
+{
+    struct sfn_task *t = f->task;
+    const struct task_evs *evs = evs_of(f->st);
+    struct sfn_engine *eng = f->ex->eng;
+    engine_timer_cancel(eng, &f->timer);
+    engine_timer_cancel(eng, &f->hb_timer);
+    f->phase = FR_READY;
+    f->task = NULL;
+    if (t->err.set) {
+        struct err err = ERR_INIT;
+        err_move(&err, &t->err);
+        task_free(t);
+        task_error_event(f, evs->failed, &err);
+        frame_state_failed(f, &err, false);
+        return;
+    }
+    json_t *result = t->output;
+    t->output = NULL;
+    task_free(t);
+    struct err err = ERR_INIT;
+    if (json_sizer_size(&eng->sizer, result, ASL_PAYLOAD_MAX) > ASL_PAYLOAD_MAX) {
+        json_decref(result);
+        err_set(&err, ASL_ERR_DATA_LIMIT,
+                "The state/task '%s' returned a result with a size exceeding the maximum number "
+                "of bytes service limit.",
+                f->st->resource);
+        frame_state_failed(f, &err, false);
+        return;
+    }
+    struct hevent *e = task_event(f, evs->succeeded);
+    e->data = json_incref(result);
+    json_t *out;
+    if (frame_finish_result(f, f->input, result, &out, &err) != 0) {
+        frame_state_failed(f, &err, true);
+        return;
+    }
+    frame_state_done(f, out);
+}
+
+static void task_on_timer(struct frame *f)
+{
+    if (f->phase != FR_TASK)
+        return;
+    const struct task_evs *evs = evs_of(f->st);
+    task_abandon(f);
+    engine_timer_cancel(f->ex->eng, &f->timer);
+    engine_timer_cancel(f->ex->eng, &f->hb_timer);
+    f->phase = FR_READY;
+    struct err err = ERR_INIT;
+    err_set_raw(&err, ASL_ERR_TIMEOUT, NULL); /* asl.md 10.3: heartbeats too */
+    task_error_event(f, evs->timed_out, &err);
+    frame_state_failed(f, &err, false);
+    if (f->phase == FR_READY || f->phase == FR_DONE)
+        engine_enqueue(f->ex->eng, f);
+}
+
+static void task_abort(struct frame *f, bool events)
+{
+    if (events && (f->phase == FR_TASK || f->phase == FR_TASK_DONE || f->phase == FR_BACKOFF))
+        frame_emit(f, EV_TaskStateAborted);
+}
+
+const struct state_ops state_task_ops = {
+    .run = task_run,
+    .on_timer = task_on_timer,
+    .on_task = task_on_done,
+    .abort = task_abort,
+};
+
+/* ---- the handler's side of an attempt (include/sfn.h) ---- */
+
+static void task_complete(struct sfn_task *t)
+{
+    struct frame *f = t->frame;
+    t->done = true;
+    f->ex->eng->inflight--;
+    if (t->in_start) {
+        f->phase = FR_TASK_DONE; /* task_run consumes it when start returns */
+        return;
+    }
+    f->phase = FR_TASK_DONE;
+    engine_enqueue(f->ex->eng, f);
+}
+
+void sfn_task_succeed(struct sfn_task *t, json_t *output)
+{
+    if (t->done || t->frame == NULL)
+        return;
+    t->output = json_incref(output != NULL ? output : json_null());
+    task_complete(t);
+}
+
+void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause)
+{
+    if (t->done || t->frame == NULL)
+        return;
+    err_set_raw(&t->err, error, cause);
+    task_complete(t);
+}
+
+void sfn_task_heartbeat(struct sfn_task *t)
+{
+    struct frame *f = t->frame;
+    if (t->done || f == NULL || t->heartbeat_s <= 0)
+        return;
+    struct sfn_engine *eng = f->ex->eng;
+    engine_timer_arm(eng, &f->hb_timer, engine_now(eng) + t->heartbeat_s * 1000);
+}
+
+void sfn_task_submitted(struct sfn_task *t, json_t *output)
+{
+    struct frame *f = t->frame;
+    if (t->done || f == NULL)
+        return;
+    struct hevent *e = task_event(f, EV_TaskSubmitted);
+    e->data = json_incref(output != NULL ? output : json_object());
+}
+
+const char *sfn_task_resource(const struct sfn_task *t)
+{
+    return t->frame != NULL ? t->frame->st->resource : "";
+}
+
+const char *sfn_task_state_name(const struct sfn_task *t)
+{
+    return t->frame != NULL ? t->frame->st->name : "";
+}
+
+const char *sfn_task_execution_arn(const struct sfn_task *t)
+{
+    return t->frame != NULL ? t->frame->ex->arn : "";
+}
+
+json_t *sfn_task_input(const struct sfn_task *t)
+{
+    return t->input;
+}
+
+const char *sfn_task_token(const struct sfn_task *t)
+{
+    return t->token;
+}
+
+int sfn_task_attempt(const struct sfn_task *t)
+{
+    return t->attempt;
+}
+
+int64_t sfn_task_timeout_seconds(const struct sfn_task *t)
+{
+    return t->timeout_s;
+}
+
+int64_t sfn_task_heartbeat_seconds(const struct sfn_task *t)
+{
+    return t->heartbeat_s;
+}
+
+void sfn_task_set_data(struct sfn_task *t, void *data)
+{
+    t->data = data;
+}
+
+void *sfn_task_data(const struct sfn_task *t)
+{
+    return t->data;
+}

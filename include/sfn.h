@@ -1,0 +1,164 @@
+/* include/sfn.h - libsfn, the public embedding API of sfnd's engine.
+ *
+ * An engine runs on the caller's libuv loop. Compile a definition into a machine, start
+ * executions on it, be called back when they end, read their history. Task states are
+ * served by resource handlers the caller registers (an ARN, or a prefix ending in '*').
+ *
+ * Ownership: json_t parameters are borrowed; json_t results are new references unless the
+ * comment says borrowed. Errors are reported through struct err (util/err.h): a name that
+ * Retry/Catch match and a cause for people. Functions that take a callback and return -1
+ * never call that callback. */
+#ifndef SFN_H
+#define SFN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/err.h"
+
+struct sfn_engine;
+struct sfn_machine;
+struct sfn_execution;
+struct sfn_task;
+
+/* ---- engine ------------------------------------------------------------------------- */
+
+struct sfn_engine_options {
+    bool virtual_clock;       /* waits, back-offs and timeouts complete at once while
+                                 timestamps advance as if they had elapsed */
+    int64_t retry_wait_ms;    /* >= 0: every Retry back-off lasts this long (benchmarks);
+                                 -1: as the definition says */
+    uint64_t seed;            /* randomness (jitter, States.UUID); 0 = from the clock */
+    const char *region;       /* for ARNs; NULL = "us-east-1" */
+    const char *account;      /* for ARNs; NULL = "123456789012" */
+};
+
+/* Creates an engine on `loop`. `opt` may be NULL for defaults. */
+struct sfn_engine *sfn_engine_new(uv_loop_t *loop, const struct sfn_engine_options *opt);
+/* Stops every running execution (ABORTED), frees every execution and closes the engine's
+ * handles; memory is released in their close callbacks, so run the loop afterwards
+ * (uv_run(loop, UV_RUN_DEFAULT)) before uv_loop_close(). */
+void sfn_engine_free(struct sfn_engine *eng);
+
+/* ---- task resources (the one seam for Task states) ----------------------------------- */
+
+struct sfn_resource_ops {
+    /* Starts one attempt of a Task. Returns 0 and later calls sfn_task_succeed() or
+     * sfn_task_fail() (possibly before returning), or returns -1 with err set (the task
+     * fails with err's name and cause; start will not be called back). */
+    int (*start)(struct sfn_task *t, void *arg, struct err *err);
+    /* The attempt is abandoned (execution stopped or timed out, a sibling branch failed,
+     * TimeoutSeconds/HeartbeatSeconds expired). The handler must release what it holds for
+     * `t`; after cancel returns, `t` is gone and must not be used. May be NULL. */
+    void (*cancel)(struct sfn_task *t, void *arg);
+    /* Takes back an attempt that was in flight when a previous process stopped (its token
+     * and data are those of the original start). Same contract as start. May be NULL: the
+     * task then fails with States.TaskFailed instead of being started again. */
+    int (*resume)(struct sfn_task *t, void *arg, struct err *err);
+};
+
+/* Registers a handler for Task resources equal to `pattern`, or starting with it when it
+ * ends in '*'. Later registrations win over earlier ones for the same ARN. Returns 0, or -1
+ * with err set when the pattern is empty. */
+int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
+                                 const struct sfn_resource_ops *ops, void *arg,
+                                 struct err *err);
+
+const char *sfn_task_resource(const struct sfn_task *t);
+const char *sfn_task_state_name(const struct sfn_task *t);
+const char *sfn_task_execution_arn(const struct sfn_task *t);
+/* The effective input of the task (after InputPath and Parameters). Borrowed. */
+json_t *sfn_task_input(const struct sfn_task *t);
+/* A token stable across restarts and unique per task attempt (use it as the idempotency
+ * token of the service call, or as the .waitForTaskToken token). */
+const char *sfn_task_token(const struct sfn_task *t);
+/* 0 for the first attempt of a state visit, 1 for the first retry, ... */
+int sfn_task_attempt(const struct sfn_task *t);
+int64_t sfn_task_timeout_seconds(const struct sfn_task *t);   /* 0 = none declared */
+int64_t sfn_task_heartbeat_seconds(const struct sfn_task *t); /* 0 = none declared */
+/* Handler-private data (not owned by the engine). */
+void sfn_task_set_data(struct sfn_task *t, void *data);
+void *sfn_task_data(const struct sfn_task *t);
+/* Completes the attempt with `output` (borrowed). `t` is gone afterwards. */
+void sfn_task_succeed(struct sfn_task *t, json_t *output);
+/* Fails the attempt; `error`/`cause` may be NULL. `t` is gone afterwards. */
+void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause);
+/* Resets the HeartbeatSeconds clock. */
+void sfn_task_heartbeat(struct sfn_task *t);
+/* Records a TaskSubmitted event (for .sync/.waitForTaskToken: the service's first reply). */
+void sfn_task_submitted(struct sfn_task *t, json_t *output);
+
+/* ---- machines ------------------------------------------------------------------------ */
+
+enum sfn_machine_type { SFN_STANDARD, SFN_EXPRESS };
+
+/* Called once per diagnostic: AWS code, message, location (may be NULL). */
+typedef void (*sfn_diag_fn)(const char *code, const char *message, const char *location,
+                            void *arg);
+
+/* Validates definition text as AWS does. Returns the number of diagnostics (0 = valid). */
+int sfn_validate(const char *text, size_t len, enum sfn_machine_type type, sfn_diag_fn fn,
+                 void *arg);
+/* Compiles a definition. `name` is the state machine's name (for its ARN and the context
+ * object). Returns NULL with err set (name "InvalidDefinition", cause AWS's message
+ * "Invalid State Machine Definition: '...'") when invalid. */
+struct sfn_machine *sfn_machine_compile(struct sfn_engine *eng, const char *text, size_t len,
+                                        const char *name, enum sfn_machine_type type,
+                                        struct err *err);
+/* Drops the caller's reference; executions keep the machine alive while they need it. */
+void sfn_machine_free(struct sfn_machine *m);
+const char *sfn_machine_arn(const struct sfn_machine *m);
+
+/* ---- executions ---------------------------------------------------------------------- */
+
+enum sfn_status {
+    SFN_RUNNING,
+    SFN_SUCCEEDED,
+    SFN_FAILED,
+    SFN_TIMED_OUT,
+    SFN_ABORTED,
+};
+
+/* "RUNNING", "SUCCEEDED", ... */
+const char *sfn_status_name(enum sfn_status s);
+
+typedef void (*sfn_done_fn)(struct sfn_execution *ex, void *arg);
+/* Called for each history event as it is recorded; index into the execution's history. */
+typedef void (*sfn_event_fn)(struct sfn_execution *ex, size_t index, void *arg);
+
+struct sfn_execution_options {
+    const char *name;     /* execution name; NULL = a UUID */
+    const char *role_arn; /* for the context object and ExecutionStarted; NULL = a default */
+    sfn_done_fn on_done;  /* called once when the execution ends (from the loop) */
+    sfn_event_fn on_event;/* may be NULL */
+    void *arg;            /* passed to both */
+};
+
+/* Starts an execution with `input` (borrowed; NULL = {}). Returns the execution (owned by
+ * the engine until sfn_execution_free), or NULL with err set (States.DataLimitExceeded for
+ * input over 256 KiB). on_done is never called from inside this function. */
+struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_machine *m,
+                                          json_t *input, const struct sfn_execution_options *opt,
+                                          struct err *err);
+/* Aborts a running execution (StopExecution): every branch, iteration and in-flight task is
+ * cancelled; status ABORTED. `error`/`cause` may be NULL. No-op once ended. */
+void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause);
+/* Frees an execution (stopping it first if it is running). */
+void sfn_execution_free(struct sfn_execution *ex);
+
+enum sfn_status sfn_execution_status(const struct sfn_execution *ex);
+const char *sfn_execution_arn(const struct sfn_execution *ex);
+/* Output of a SUCCEEDED execution (borrowed), else NULL. */
+json_t *sfn_execution_output(const struct sfn_execution *ex);
+/* Error of a FAILED/TIMED_OUT/ABORTED execution (borrowed; `set` false when none). */
+const struct err *sfn_execution_error(const struct sfn_execution *ex);
+/* History: number of events, and event i in AWS's GetExecutionHistory shape (new ref). */
+size_t sfn_execution_history_size(const struct sfn_execution *ex);
+json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool include_data);
+/* The type of event i ("PassStateEntered"). */
+const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i);
+
+#endif
