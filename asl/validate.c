@@ -1585,6 +1585,40 @@ int asl_validate_json(json_t *def, enum asl_machine_type type, struct asl_diags 
     return validate_def(def, type, d, d->n);
 }
 
+/* AWS parses definitions with Jackson and quotes its message (asl.md 13.2). For the common
+ * case of a bare word where a value should start, render Jackson's text; other syntax
+ * errors keep jansson's message. Returns true when it added the diagnostic. */
+static bool jackson_unrecognized_token(const char *text, size_t len, size_t start,
+                                       struct asl_diags *d)
+{
+    size_t end = start;
+    while (end < len && (isalnum((unsigned char)text[end]) || text[end] == '_' ||
+                         text[end] == '$' || text[end] == '-'))
+        end++;
+    if (end == start || text[start] == '-' || isdigit((unsigned char)text[start]))
+        return false;
+    size_t n = end - start;
+    if ((n == 4 && (strncmp(text + start, "true", 4) == 0 || strncmp(text + start, "null", 4) == 0)) ||
+        (n == 5 && strncmp(text + start, "false", 5) == 0))
+        return false;
+    int line = 1;
+    size_t col0 = 0;
+    for (size_t i = 0; i < start; i++) {
+        if (text[i] == '\n') {
+            line++;
+            col0 = i + 1;
+        }
+    }
+    char *where = xasprintf("[Source: (String)\"%.*s\"; line: %d, column: %zu]",
+                            (int)(len < 500 ? len : 500), text, line, end - col0 + 1);
+    asl_diags_add(d, CODE_JSON, where,
+                  "Unrecognized token '%.*s': was expecting (JSON String, Number, Array, Object "
+                  "or token 'null', 'true' or 'false')\n at %s",
+                  (int)n, text + start, where);
+    free(where);
+    return true;
+}
+
 int asl_validate(const char *text, size_t len, enum asl_machine_type type,
                  struct asl_diags *d)
 {
@@ -1604,6 +1638,8 @@ int asl_validate(const char *text, size_t len, enum asl_machine_type type,
         json_error_t jerr;
         def = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         if (def == NULL) {
+            if (jackson_unrecognized_token(text, len, i, d))
+                return -1;
             char *where = xasprintf("line %d, column %d", jerr.line, jerr.column);
             asl_diags_add(d, CODE_JSON, where, "%s", jerr.text);
             free(where);

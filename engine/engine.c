@@ -464,8 +464,15 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
     char uuid[37];
     uuid_v4(eng, uuid);
     ex->name = xstrdup(opt != NULL && opt->name != NULL ? opt->name : uuid);
-    ex->arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", eng->region, eng->account,
-                        m->name, ex->name);
+    if (m->m->type == ASL_EXPRESS) { /* api.md 2.2 */
+        char run[37];
+        uuid_v4(eng, run);
+        ex->arn = xasprintf("arn:aws:states:%s:%s:express:%s:%s:%s", eng->region, eng->account,
+                            m->name, ex->name, run);
+    } else {
+        ex->arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", eng->region, eng->account,
+                            m->name, ex->name);
+    }
     ex->role_arn = xstrdup(opt != NULL && opt->role_arn != NULL
                                ? opt->role_arn
                                : "arn:aws:iam::123456789012:role/sfn-local");

@@ -484,6 +484,10 @@ int aws_sigv4_sign(struct aws_request *r, const struct aws_sigv4_params *p,
         return err_set(err, AWS_ERR_CLIENT, "cannot sign a request without a Host header");
     if (p->region == NULL || p->region[0] == '\0' || p->service == NULL || p->service[0] == '\0')
         return err_set(err, AWS_ERR_CLIENT, "cannot sign a request without region and service");
+    /* SigV4 presigned URLs live at most 7 days. */
+    if (p->style == AWS_SIGV4_QUERY && (p->expires < 1 || p->expires > 604800))
+        return err_set(err, AWS_ERR_CLIENT, "presigned URL expiry %u s is not in 1..604800",
+                       p->expires);
 
     char date[9];
     amz_date_format(p->now, out->amz_date, date);

@@ -460,6 +460,12 @@ static void test_pieces(void)
     tl_check(&T, aws_sigv4_sign(&r, &p, NULL, &err) == -1, "sign without secret",
              "expected failure");
     err_clear(&err);
+    cr.secret_access_key = secret;
+    p.style = AWS_SIGV4_QUERY;
+    p.expires = 604801; /* SigV4 presigned URLs live at most 7 days */
+    tl_check(&T, aws_sigv4_sign(&r, &p, NULL, &err) == -1 && r.query.len == 0,
+             "presign beyond 7 days", "expected failure, query untouched");
+    err_clear(&err);
     aws_request_release(&r);
 }
 
