@@ -185,6 +185,30 @@ static void deliver_done(struct sfn_engine *eng)
     }
 }
 
+struct walk_busy {
+    struct sfn_engine *eng;
+    bool busy; /* a live, referenced handle that is not the engine's own */
+};
+
+static void on_walk_busy(uv_handle_t *h, void *arg)
+{
+    struct walk_busy *w = arg;
+    if (h == (uv_handle_t *)&w->eng->timer || h == (uv_handle_t *)&w->eng->idle)
+        return;
+    if (uv_is_active(h) && uv_has_ref(h) && !uv_is_closing(h))
+        w->busy = true;
+}
+
+/* Whether anything outside the engine is alive on the loop (a handler's timer or socket, a
+ * server): it may still complete an in-flight task, so virtual time must not jump past it.
+ * Requests (uv_fs_t, uv_work_t) are not seen; handlers that use them also hold a handle. */
+static bool loop_busy_outside(struct sfn_engine *eng)
+{
+    struct walk_busy w = {eng, false};
+    uv_walk(eng->loop, on_walk_busy, &w);
+    return w.busy;
+}
+
 static void on_idle(uv_idle_t *h)
 {
     struct sfn_engine *eng = container_of(h, struct sfn_engine, idle);
@@ -196,7 +220,13 @@ static void on_idle(uv_idle_t *h)
     deliver_done(eng);
     if (eng->rq_head != NULL)
         return;
-    if (eng->virtual_clock && eng->inflight == 0 && eng->n_heap > 0) {
+    /* Tasks in flight whose handlers hold nothing on the loop can never complete (a handler
+     * that never answers): without the jump their TimeoutSeconds/HeartbeatSeconds, or the
+     * execution's TimeoutSeconds, would never fire and the loop would end with the execution
+     * still RUNNING. So in-flight tasks hold virtual time back only while the loop has
+     * something else alive. */
+    if (eng->virtual_clock && eng->n_heap > 0 &&
+        (eng->inflight == 0 || !loop_busy_outside(eng))) {
         /* nothing runnable and nothing outside: jump to the next deadline */
         if (eng->heap[0]->deadline > eng->vnow)
             eng->vnow = eng->heap[0]->deadline;

@@ -193,7 +193,9 @@ static size_t size_walk_child(struct json_sizer *z, const json_t *v, size_t acc,
     if (known != SIZE_MAX)
         return acc + known;
     size_t own = size_walk_z(z, v, 0, limit);
-    if (own <= limit && own >= JSON_SIZER_MIN)
+    /* memoise what is likely to be measured again: large values, and values shared with
+     * another document (the unchanged parts of a state's input carried to its output) */
+    if (own <= limit && (own >= JSON_SIZER_MIN || v->refcount > 1))
         sizer_store(z, v, own);
     return acc + own;
 }

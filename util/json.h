@@ -22,7 +22,7 @@ size_t json_compact_size(const json_t *v, size_t limit);
  * to state is measured once, not at every state. Each entry holds a reference to its value:
  * the pointer stays valid and, values being immutable once shared, so does the size. */
 #define JSON_SIZER_SLOTS 256
-#define JSON_SIZER_MIN 4096 /* containers smaller than this are cheap to walk again */
+#define JSON_SIZER_MIN 4096 /* memoise containers at least this large (or shared) */
 struct json_sizer {
     const json_t *key[JSON_SIZER_SLOTS]; /* referenced values (owned references) */
     size_t size[JSON_SIZER_SLOTS];       /* their compact sizes */
