@@ -476,24 +476,17 @@ static void on_exec_timeout(struct etimer *t)
     engine_exec_done(ex);
 }
 
-struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_machine *m,
-                                          json_t *input, const struct sfn_execution_options *opt,
-                                          struct err *err)
+struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, const char *name,
+                                 const char *role_arn, json_t *input, int64_t start_ms,
+                                 const struct sfn_execution_options *opt)
 {
-    json_t *in = input != NULL ? json_incref(input) : json_object();
-    if (json_sizer_size(&eng->sizer, in, ASL_PAYLOAD_MAX) > ASL_PAYLOAD_MAX) {
-        json_decref(in);
-        return err_set(err, ASL_ERR_DATA_LIMIT,
-                       "The execution input exceeds the maximum number of bytes service limit."),
-               NULL;
-    }
     struct sfn_execution *ex = xcalloc(1, sizeof(*ex));
     ex->eng = eng;
     ex->sm = m;
     m->refs++;
     char uuid[37];
     uuid_v4(eng, uuid);
-    ex->name = xstrdup(opt != NULL && opt->name != NULL ? opt->name : uuid);
+    ex->name = xstrdup(name != NULL ? name : uuid);
     if (m->m->type == ASL_EXPRESS) { /* api.md 2.2 */
         char run[37];
         uuid_v4(eng, run);
@@ -503,11 +496,11 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
         ex->arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", eng->region, eng->account,
                             m->name, ex->name);
     }
-    ex->role_arn = xstrdup(opt != NULL && opt->role_arn != NULL
-                               ? opt->role_arn
-                               : "arn:aws:iam::123456789012:role/sfn-local");
-    ex->input = in;
-    ex->start_ms = engine_now(eng);
+    ex->role_arn = xstrdup(role_arn != NULL ? role_arn : "arn:aws:iam::123456789012:role/sfn-local");
+    ex->input = json_incref(input != NULL ? input : json_object());
+    if (input == NULL)
+        json_decref(ex->input); /* json_object() was already a new reference */
+    ex->start_ms = start_ms;
     ex->status = SFN_RUNNING;
     ex->timeout.slot = SIZE_MAX;
     ex->timeout.fire = on_exec_timeout;
@@ -520,7 +513,7 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
     asl_time_format_ms(ex->start_ms, ts, sizeof(ts));
     ex->ctx_execution = json_object();
     json_object_set_new(ex->ctx_execution, "Id", json_string(ex->arn));
-    json_object_set(ex->ctx_execution, "Input", in);
+    json_object_set(ex->ctx_execution, "Input", ex->input);
     json_object_set_new(ex->ctx_execution, "StartTime", json_string(ts));
     json_object_set_new(ex->ctx_execution, "Name", json_string(ex->name));
     json_object_set_new(ex->ctx_execution, "RoleArn", json_string(ex->role_arn));
@@ -530,11 +523,24 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
     if (eng->execs != NULL)
         eng->execs->prev = ex;
     eng->execs = ex;
+    return ex;
+}
 
+struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_machine *m,
+                                          json_t *input, const struct sfn_execution_options *opt,
+                                          struct err *err)
+{
+    if (input != NULL && json_sizer_size(&eng->sizer, input, ASL_PAYLOAD_MAX) > ASL_PAYLOAD_MAX)
+        return err_set(err, ASL_ERR_DATA_LIMIT,
+                       "The execution input exceeds the maximum number of bytes service limit."),
+               NULL;
+    struct sfn_execution *ex =
+        exec_alloc(eng, m, opt != NULL ? opt->name : NULL, opt != NULL ? opt->role_arn : NULL,
+                   input, engine_now(eng), opt);
     struct hevent *e = hist_add(ex, EV_ExecutionStarted, 0);
-    e->data = json_incref(in);
+    e->data = json_incref(ex->input);
     e->details = json_pack("{s:s}", "roleArn", ex->role_arn);
-    ex->root = frame_new(ex, NULL, FRAME_ROOT, 0, &m->m->top, json_incref(in));
+    ex->root = frame_new(ex, NULL, FRAME_ROOT, 0, &m->m->top, json_incref(ex->input));
     if (m->m->timeout_s > 0)
         engine_timer_arm(eng, &ex->timeout, ex->start_ms + m->m->timeout_s * 1000);
     engine_enqueue(eng, ex->root);
@@ -595,6 +601,17 @@ void sfn_execution_free(struct sfn_execution *ex)
     free(ex->role_arn);
     machine_unref(ex->sm);
     free(ex);
+}
+
+void sfn_execution_release(struct sfn_execution *ex)
+{
+    if (ex == NULL)
+        return;
+    ex->releasing = true;
+    ex->on_done = NULL;
+    if (ex->status == SFN_RUNNING)
+        ex->status = SFN_ABORTED; /* in memory only: nothing is recorded */
+    sfn_execution_free(ex);
 }
 
 enum sfn_status sfn_execution_status(const struct sfn_execution *ex)

@@ -168,6 +168,7 @@ struct sfn_execution {
     sfn_done_fn on_done;
     sfn_event_fn on_event;
     void *arg;
+    bool releasing;             /* sfn_execution_release: detach tasks, do not cancel */
     bool done_pending;          /* ended; on_done not yet called */
     struct sfn_execution *done_next; /* engine's list of pending on_done calls */
 };
@@ -206,6 +207,11 @@ uint64_t engine_rand(struct sfn_engine *eng);
 uint64_t engine_rand_cb(void *arg);
 const struct resource *engine_resource_find(struct sfn_engine *eng, const char *arn);
 void engine_exec_done(struct sfn_execution *ex);
+/* Allocates an execution record (no event, no frame) and links it into the engine.
+ * `input` is borrowed (NULL = {}). */
+struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, const char *name,
+                                 const char *role_arn, json_t *input, int64_t start_ms,
+                                 const struct sfn_execution_options *opt);
 
 /* history.c */
 struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t prev);
@@ -253,5 +259,8 @@ extern const struct state_ops state_pass_ops, state_task_ops, state_choice_ops, 
 
 /* state_task.c */
 void task_abandon(struct frame *f);
+/* Rebuilds the frame's task attempt from a snapshot and hands it back to its handler
+ * (resume), or records it as failed when the handler cannot resume. 0, or -1 with err. */
+int task_restore(struct frame *f, json_t *snap, struct err *err);
 
 #endif

@@ -136,8 +136,12 @@ void task_abandon(struct frame *f)
     if (t->started && !t->done) {
         f->ex->eng->inflight--;
         t->frame = NULL;
-        if (t->res != NULL && t->res->ops->cancel != NULL)
+        if (f->ex->releasing) {
+            if (t->res != NULL && t->res->ops->detach != NULL)
+                t->res->ops->detach(t, t->res->arg);
+        } else if (t->res != NULL && t->res->ops->cancel != NULL) {
             t->res->ops->cancel(t, t->res->arg);
+        }
     }
     task_free(t);
 }
@@ -289,6 +293,61 @@ const struct state_ops state_task_ops = {
     .on_task = task_on_done,
     .abort = task_abort,
 };
+
+int task_restore(struct frame *f, json_t *snap, struct err *err)
+{
+    (void)err;
+    struct sfn_engine *eng = f->ex->eng;
+    struct sfn_task *t = xcalloc(1, sizeof(*t));
+    t->frame = f;
+    t->token = xstrdup(json_string_value(json_object_get(snap, "token")) != NULL
+                           ? json_string_value(json_object_get(snap, "token"))
+                           : "");
+    t->attempt = (int)json_integer_value(json_object_get(snap, "attempt"));
+    t->input = json_incref(json_object_get(snap, "input"));
+    t->timeout_s = json_integer_value(json_object_get(snap, "timeout_s"));
+    t->heartbeat_s = json_integer_value(json_object_get(snap, "heartbeat_s"));
+    t->res = engine_resource_find(eng, f->st->resource);
+    f->task = t;
+    json_t *failed = json_object_get(snap, "failed");
+    json_t *output = json_object_get(snap, "output");
+    if (failed != NULL || output != NULL) { /* completed, not yet consumed */
+        t->done = true;
+        t->started = true;
+        if (failed != NULL)
+            err_set_raw(&t->err, json_string_value(json_object_get(failed, "error")),
+                        json_string_value(json_object_get(failed, "cause")));
+        else
+            t->output = json_incref(output);
+        f->phase = FR_TASK_DONE;
+        return 0;
+    }
+    if (f->phase != FR_TASK)
+        return 0; /* the attempt had not been handed over yet */
+    t->started = true;
+    eng->inflight++;
+    struct err e2 = ERR_INIT;
+    if (t->res == NULL || t->res->ops->resume == NULL) {
+        err_set(&e2, ASL_ERR_TASK_FAILED,
+                "The task of state '%s' on resource '%s' was in flight before a restart and its "
+                "handler cannot resume it; it is not started again",
+                f->st->name, f->st->resource);
+    } else {
+        t->in_start = true;
+        int rc = t->res->ops->resume(t, t->res->arg, &e2);
+        t->in_start = false;
+        if (rc == 0)
+            err_clear(&e2);
+    }
+    if (e2.set && !t->done) {
+        t->done = true;
+        eng->inflight--;
+        err_move(&t->err, &e2);
+        f->phase = FR_TASK_DONE;
+    }
+    err_clear(&e2);
+    return 0;
+}
 
 /* ---- the handler's side of an attempt (include/sfn.h) ---- */
 

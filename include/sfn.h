@@ -58,6 +58,10 @@ struct sfn_resource_ops {
      * and data are those of the original start). Same contract as start. May be NULL: the
      * task then fails with States.TaskFailed instead of being started again. */
     int (*resume)(struct sfn_task *t, void *arg, struct err *err);
+    /* The engine lets go of the attempt without abandoning it (sfn_execution_release: the
+     * process is shutting down and the execution will be restored later): release what
+     * refers to `t`, but keep the job running. May be NULL. */
+    void (*detach)(struct sfn_task *t, void *arg);
 };
 
 /* Registers a handler for Task resources equal to `pattern`, or starting with it when it
@@ -148,6 +152,10 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
 void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause);
 /* Frees an execution (stopping it first if it is running). */
 void sfn_execution_free(struct sfn_execution *ex);
+/* Frees the in-memory execution WITHOUT stopping it: no event is recorded and in-flight
+ * attempts are detached, not cancelled (a restart must never cancel work). Take a snapshot
+ * first to continue it later with sfn_execution_restore. */
+void sfn_execution_release(struct sfn_execution *ex);
 
 enum sfn_status sfn_execution_status(const struct sfn_execution *ex);
 const char *sfn_execution_arn(const struct sfn_execution *ex);
@@ -160,5 +168,20 @@ size_t sfn_execution_history_size(const struct sfn_execution *ex);
 json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool include_data);
 /* The type of event i ("PassStateEntered"). */
 const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i);
+
+/* ---- snapshots (durability) ------------------------------------------------------------ */
+
+/* Writes the whole execution out as JSON (new reference): every frame (Parallel branches,
+ * Map iterations) with its state, data, retry counters, timer deadlines and in-flight task
+ * attempts (token, input), and the history so far. Take it between loop callbacks. */
+json_t *sfn_execution_snapshot(const struct sfn_execution *ex);
+/* Reads a snapshot back into `eng` (on machine `m`, compiled from the same definition) and
+ * continues exactly where it was: due timers fire at once, in-flight attempts go to their
+ * handler's `resume` (or fail with States.TaskFailed when it has none); nothing is started
+ * twice. Returns the execution, or NULL with err set when the snapshot does not fit `m`. */
+struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_machine *m,
+                                            json_t *snapshot,
+                                            const struct sfn_execution_options *opt,
+                                            struct err *err);
 
 #endif
