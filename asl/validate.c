@@ -1353,9 +1353,9 @@ static void check_graph(struct vctx *v, const struct scope *s)
         free(sloc);
         terminal = terminal || state_is_terminal(st);
     }
-    /* Measured: only the top level needs a terminal state, and its absence replaces the
-     * unreachable-state report. */
-    if (!terminal && s->top) {
+    /* asl.md 13.3 rule 11: every scope (the machine, each branch, each item processor) needs
+     * a terminal state; its absence replaces the unreachable-state report [T]. */
+    if (!terminal) {
         asl_diags_add(v->d, CODE_END, NULL, "Workflow has no terminal state");
         return;
     }
