@@ -202,7 +202,7 @@ static bool number_round(const json_t *v, int64_t *out)
 static void number_append(struct buf *b, const json_t *v)
 {
     if (json_is_integer(v))
-        buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        json_integer_append(b, json_integer_value(v));
     else
         json_real_append(b, json_real_value(v));
 }

@@ -122,7 +122,7 @@ int cmd_run(int argc, char **argv)
     const char *sm_name = NULL;
     enum sfn_machine_type type = SFN_STANDARD;
     struct run r = {false, false, false, false, false};
-    struct sfn_engine_options opt = {false, -1, 0, NULL, NULL};
+    struct sfn_engine_options opt = {false, -1, 0, NULL, NULL, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;

@@ -277,7 +277,7 @@ struct sfn_engine *sfn_engine_new(uv_loop_t *loop, const struct sfn_engine_optio
     uv_timer_init(loop, &eng->timer);
     uv_idle_init(loop, &eng->idle);
     eng->virtual_clock = opt != NULL && opt->virtual_clock;
-    eng->vnow = wall_ms();
+    eng->vnow = opt != NULL && opt->clock_start_ms > 0 ? opt->clock_start_ms : wall_ms();
     eng->retry_wait_ms = opt != NULL ? opt->retry_wait_ms : -1;
     uint64_t seed = opt != NULL ? opt->seed : 0;
     if (seed == 0) {

@@ -348,6 +348,8 @@ void frame_state_failed(struct frame *f, struct err *err, bool decorate)
         engine_timer_arm(f->ex->eng, &f->timer, engine_now(f->ex->eng) + delay);
         return;
     }
+    /* Recorded on AWS (conformance scenarios test_parallel_state_retry): a retried Parallel
+     * or Map records ParallelStateFailed/MapStateFailed only once retries are over */
     frame_failed_event(f);
     for (size_t i = 0; i < st->n_catch; i++) {
         const struct asl_catcher *c = &st->catch[i];

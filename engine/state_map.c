@@ -220,11 +220,10 @@ static bool over_tolerance(const struct frame *f)
 {
     if (f->tolerated_count < 0 && f->tolerated_pct < 0)
         return true; /* no tolerance declared: any failure fails the Map */
-    if (f->tolerated_count >= 0 && (int64_t)f->kids_failed > f->tolerated_count &&
-        (f->tolerated_pct < 0 ||
-         (double)f->kids_failed * 100.0 / (double)f->n_kids > f->tolerated_pct))
+    /* asl.md 11.3: with both declared, exceeding either threshold fails the Map */
+    if (f->tolerated_count >= 0 && (int64_t)f->kids_failed > f->tolerated_count)
         return true;
-    if (f->tolerated_count < 0 &&
+    if (f->tolerated_pct >= 0 &&
         (double)f->kids_failed * 100.0 / (double)f->n_kids > f->tolerated_pct)
         return true;
     return false;

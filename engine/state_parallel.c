@@ -42,6 +42,8 @@ static void abort_kids(struct frame *f, bool events)
 static void parallel_on_child(struct frame *f, struct frame *kid)
 {
     f->kids_running--;
+    /* api.md 7.4 rule 6: ParallelStateFailed/Succeeded follow the branch's last event */
+    f->last_event = kid->last_event;
     if (kid->failed) {
         struct err err = ERR_INIT;
         err_copy(&err, &kid->err);

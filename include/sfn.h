@@ -34,6 +34,7 @@ struct sfn_engine_options {
     uint64_t seed;            /* randomness (jitter, States.UUID); 0 = from the clock */
     const char *region;       /* for ARNs; NULL = "us-east-1" */
     const char *account;      /* for ARNs; NULL = "123456789012" */
+    int64_t clock_start_ms;   /* virtual clock: its start (epoch ms); 0 = the wall clock */
 };
 
 /* Creates an engine on `loop`. `opt` may be NULL for defaults. */

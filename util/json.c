@@ -104,6 +104,20 @@ static size_t real_format(double d, char *tmp, size_t size)
     return n;
 }
 
+void json_integer_append(struct buf *b, json_int_t i)
+{
+    char tmp[24];
+    size_t n = sizeof(tmp);
+    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (i < 0)
+        tmp[--n] = '-';
+    buf_add(b, tmp + n, sizeof(tmp) - n);
+}
+
 void json_real_append(struct buf *b, double d)
 {
     char tmp[40];
@@ -113,7 +127,6 @@ void json_real_append(struct buf *b, double d)
 
 void json_compact_append(struct buf *b, const json_t *v)
 {
-    char tmp[32];
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         buf_putc(b, '{');
@@ -146,8 +159,7 @@ void json_compact_append(struct buf *b, const json_t *v)
         string_append(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        buf_puts(b, tmp);
+        json_integer_append(b, json_integer_value(v));
         break;
     case JSON_REAL:
         json_real_append(b, json_real_value(v));

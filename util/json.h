@@ -35,6 +35,8 @@ size_t json_sizer_size(struct json_sizer *z, const json_t *v, size_t limit);
 /* Appends a JSON number the way AWS prints it: integers as written, reals in the shortest
  * form that reads back to the same double (1.1, not 1.1000000000000001). */
 void json_real_append(struct buf *b, double d);
+/* Appends a JSON integer in decimal (no printf: it is on hot paths). */
+void json_integer_append(struct buf *b, json_int_t i);
 /* Deep equality by value: numbers compare numerically (1 == 1.0), objects ignore key order. */
 bool json_value_equal(const json_t *a, const json_t *b);
 /* Numeric value of an integer or real. */

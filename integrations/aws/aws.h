@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <uv.h>
+
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -235,5 +237,119 @@ const struct aws_creds *aws_config_creds(struct aws_config *c, time_t now, struc
  * for the default host). */
 int aws_config_endpoint(const struct aws_config *c, const struct aws_service *svc,
                         const char *region, struct aws_endpoint *ep, struct err *err);
+
+/* ---- HTTP client (http.c) -------------------------------------------------------------------
+ *
+ * Asynchronous HTTPS on the engine's libuv loop through libcurl's multi-socket interface (one
+ * uv_poll_t per socket, one uv_timer_t for curl's timeout), with the AWS SDKs' standard retry
+ * mode (integrations.md §6.3) and, per service and region (a "lane"), a cap on requests in
+ * flight and a token-bucket rate limit. Each attempt is signed just before it is sent. The
+ * caller must have called curl_global_init() once in the process. */
+
+/* Error name of a call given up by aws_http_call_cancel() or aws_http_close(). */
+#define AWS_ERR_CANCELLED "Cancelled"
+
+struct aws_http;      /* one client per loop */
+struct aws_http_call; /* one API call, all of its attempts */
+
+/* Limits of one lane (service signing name + region). */
+struct aws_http_limits {
+    unsigned max_concurrent; /* requests in flight at once; 0: 50 */
+    double rate;             /* requests per second started, retries included; 0: unlimited */
+    double burst;            /* token-bucket size in requests; 0: 1 (a steady pace) */
+};
+
+struct aws_http_opts {
+    const char *ca_file;          /* PEM CA bundle for TLS verification (on-prem endpoints);
+                                     NULL: the system's. Verification is never turned off */
+    unsigned connect_timeout_ms;  /* per attempt; 0: 10000 */
+    unsigned timeout_ms;          /* whole attempt, connect to last byte; 0: 60000 */
+    unsigned max_attempts;        /* attempts per call, first included; 0: 3 (standard mode) */
+    unsigned backoff_base_ms;     /* retry n waits rand(0,1) * min(base * 2^(n-1), max);
+                                     0: 1000 */
+    unsigned backoff_max_ms;      /* 0: 20000 (standard mode) */
+    unsigned retry_quota;         /* retry budget per lane in tokens; a retry costs 5, one
+                                     after a timeout 10; a success gives back what its call
+                                     took, or 1; 0: 500 (standard mode) */
+    unsigned max_idle_connections; /* connections kept open for reuse; 0: 256 */
+    size_t max_response;          /* bytes of one response body; 0: 16 MiB */
+    struct aws_http_limits limits; /* every lane's, unless aws_http_limits_set() */
+    struct aws_config *config;    /* borrowed, outlives the client: credentials are taken
+                                     from it at each signing. NULL: `creds` */
+    const struct aws_creds *creds; /* copied at aws_http_new(); used when config is NULL */
+    time_t (*clock)(void *arg);   /* signing time in Unix seconds; NULL: time() */
+    void *clock_arg;
+    unsigned long long seed;      /* jitter and invocation ids; 0: from the clock */
+};
+
+/* How one call ended; borrowed by the callback only. */
+struct aws_http_result {
+    long status;               /* last HTTP status; 0 when no answer came */
+    const char *body;          /* the last answer's body (NUL-terminated), "" when none */
+    size_t body_len;
+    const char *request_id;    /* x-amzn-RequestId, "" when none */
+    const char *error_code;    /* sanitised code of a non-2xx answer ("ThrottlingException"),
+                                  NULL on success or when no answer came */
+    const char *error_message; /* its message, "" when none */
+    unsigned attempts;         /* attempts sent (or tried) */
+    bool retry_quota_empty;    /* a retryable failure was not retried: the budget was empty */
+    const struct err *err;     /* unset on 2xx; else name = error_code, or AWS_ERR_CLIENT
+                                  (network, TLS, signing, oversized answer), or
+                                  AWS_ERR_CANCELLED; cause for people (no secrets) */
+};
+
+/* Called once per call, from the loop, never from inside aws_http_send(). After it returns
+ * the call is gone. */
+typedef void (*aws_http_done_fn)(struct aws_http_call *call, const struct aws_http_result *res,
+                                 void *arg);
+
+/* Counters of one lane, for tests and metrics. */
+struct aws_http_stats {
+    unsigned in_flight;      /* attempts on the wire now */
+    unsigned max_in_flight;  /* the most at once so far */
+    unsigned queued;         /* calls waiting for a slot or a token */
+    unsigned retry_quota;    /* tokens left in the retry budget */
+    unsigned long attempts;  /* attempts sent */
+    unsigned long retries;   /* of which retries */
+    unsigned long quota_refusals; /* retries refused for an empty budget */
+};
+
+/* A client on `loop` (opts copied; NULL: defaults and no credentials). Returns NULL with err
+ * set (AWS_ERR_CLIENT) when curl cannot be set up. */
+struct aws_http *aws_http_new(uv_loop_t *loop, const struct aws_http_opts *opts,
+                              struct err *err);
+/* Calls still pending end with AWS_ERR_CANCELLED on the next loop pass, then the client's
+ * handles close and its memory is freed in their close callbacks (run the loop). */
+void aws_http_close(struct aws_http *h);
+/* Sets the limits of the lane of `svc` in `region` (created if new). */
+void aws_http_limits_set(struct aws_http *h, const struct aws_service *svc, const char *region,
+                         const struct aws_http_limits *lim);
+/* Counters of the lane of `svc` in `region` (zeros when it has none). */
+void aws_http_stats_get(struct aws_http *h, const struct aws_service *svc, const char *region,
+                        struct aws_http_stats *out);
+
+/* Starts one API call: `req` (stolen, even on failure) goes to `ep` (copied), signed for
+ * `svc` in `region`; ep->base_path is put in front of req->path, Host is set from ep when
+ * missing. `done` fires once. Returns the call, or NULL with err set (AWS_ERR_CLIENT: the
+ * client is closing); then `done` never fires. */
+struct aws_http_call *aws_http_send(struct aws_http *h, const struct aws_service *svc,
+                                    const char *region, const struct aws_endpoint *ep,
+                                    struct aws_request *req, aws_http_done_fn done, void *arg,
+                                    struct err *err);
+/* Gives the call up: its callback fires on the next loop pass with AWS_ERR_CANCELLED (an
+ * attempt on the wire is abandoned; the service may still act on it). No effect once the
+ * callback has fired or is due. */
+void aws_http_call_cancel(struct aws_http_call *call);
+
+/* The error code and message of a non-2xx answer (integrations.md §6.1, 6.2): the
+ * x-amzn-ErrorType header (`errtype`, may be NULL), then the body's __type, code or Code
+ * (REST-JSON: code/Code before __type), then the status; cut at the first ':' and after the
+ * last '#'. Message from message, Message or errorMessage, or the raw body when not JSON.
+ * Both are new strings (free them). */
+void aws_http_error_parse(enum aws_protocol proto, long status, const char *errtype,
+                          const char *body, size_t len, char **code, char **message);
+/* Whether the standard retry mode retries this answer: 429, 500, 502, 503, 504, and the
+ * throttling and transient codes of integrations.md §6.3. */
+bool aws_http_retryable(long status, const char *code);
 
 #endif

@@ -40,11 +40,6 @@ import time
 import urllib.parse
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import fakeaws_model  # noqa: E402
-import fakeaws_sim  # noqa: E402
-
 try:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -52,6 +47,11 @@ try:
 except ImportError:  # the C test must fail, not skip: say why and exit non-zero
     sys.stderr.write("fakeaws: python3-botocore is not installed\n")
     sys.exit(2)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fakeaws_model  # noqa: E402
+import fakeaws_sim  # noqa: E402
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 8 * 1024 * 1024
@@ -154,7 +154,6 @@ class Fake:
             return Reply(404 if not path == "/" else 400, error="UnknownOperationException",
                          message="unknown operation %s %s" % (method, path)), None
         service, op = route
-        proto = self.models.protocol(service)
 
         auth_reply = self.check_signature(service, method, target, headers, hmap, body)
         if auth_reply is not None:
@@ -195,7 +194,6 @@ class Fake:
         reply = Reply(200, body=result)
         if fault is not None:  # a slow reply: the right answer, late
             reply.delay = fault.delay
-        del proto
         return reply, service
 
     def check_signature(self, service, method, target, headers, hmap, body):

@@ -20,6 +20,7 @@
  * Run from the repository root; the last line is "N passed, N failed". */
 #include <dirent.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,13 +249,14 @@ static void any_cancel(struct sfn_task *t, void *arg)
         pending_end(p);
 }
 
-static const struct sfn_resource_ops ops_echo = {echo_start, any_cancel, NULL};
-static const struct sfn_resource_ops ops_fail = {fail_start, any_cancel, NULL};
-static const struct sfn_resource_ops ops_later = {later_start, any_cancel, NULL};
-static const struct sfn_resource_ops ops_never = {never_start, any_cancel, NULL};
-static const struct sfn_resource_ops ops_flaky = {flaky_start, any_cancel, NULL};
-static const struct sfn_resource_ops ops_heartbeat = {heartbeat_start, any_cancel, NULL};
-static const struct sfn_resource_ops ops_token = {token_start, any_cancel, NULL};
+static const struct sfn_resource_ops ops_echo = {.start = echo_start, .cancel = any_cancel};
+static const struct sfn_resource_ops ops_fail = {.start = fail_start, .cancel = any_cancel};
+static const struct sfn_resource_ops ops_later = {.start = later_start, .cancel = any_cancel};
+static const struct sfn_resource_ops ops_never = {.start = never_start, .cancel = any_cancel};
+static const struct sfn_resource_ops ops_flaky = {.start = flaky_start, .cancel = any_cancel};
+static const struct sfn_resource_ops ops_heartbeat = {.start = heartbeat_start,
+                                                      .cancel = any_cancel};
+static const struct sfn_resource_ops ops_token = {.start = token_start, .cancel = any_cancel};
 
 static const struct {
     const char *arn;
@@ -270,3 +272,659 @@ static const struct {
     {"arn:aws:states:::test:token", RES_TOKEN, &ops_token},
     {"arn:aws:states:::test:echo.waitForTaskToken", RES_WAIT_TOKEN, &ops_echo},
 };
+
+/* ---- one execution on its own loop ---- */
+
+struct run_opts {
+    bool virtual_clock;      /* default true */
+    const char *name;        /* execution name, or NULL */
+    uint64_t seed;           /* 0 = from the clock */
+    int64_t stop_after_ms;   /* sfn_execution_stop after this much real time; -1 = never */
+    const char *stop_error;  /* may be NULL */
+    const char *stop_cause;  /* may be NULL */
+};
+
+struct run {
+    uv_loop_t loop;
+    struct harness h;
+    const struct run_opts *opt;
+    struct sfn_engine *eng;
+    struct sfn_machine *m;
+    struct sfn_execution *ex;
+    int64_t created_ms;      /* wall clock when the engine was created */
+    uv_timer_t stop_timer;   /* options.stop_after_ms */
+    uv_timer_t watchdog;     /* unreferenced: ends a hung case */
+    bool done;               /* on_done was called */
+    bool hung;               /* the watchdog fired */
+    double real_ms;          /* real time the loop ran */
+};
+
+static void on_done(struct sfn_execution *ex, void *arg)
+{
+    struct run *r = arg;
+    (void)ex;
+    r->done = true;
+    uv_timer_stop(&r->stop_timer);
+    uv_timer_stop(&r->watchdog);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct run *r = container_of(t, struct run, stop_timer);
+    sfn_execution_stop(r->ex, r->opt->stop_error, r->opt->stop_cause);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    struct run *r = container_of(t, struct run, watchdog);
+    r->hung = true;
+    uv_stop(&r->loop);
+}
+
+static int64_t wall_ms(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Creates the loop and the engine and registers the test resources. */
+static void run_init(struct run *r, const struct run_opts *opt)
+{
+    memset(r, 0, sizeof(*r));
+    r->opt = opt;
+    uv_loop_init(&r->loop);
+    r->h.loop = &r->loop;
+    uv_timer_init(&r->loop, &r->stop_timer);
+    uv_timer_init(&r->loop, &r->watchdog);
+    struct sfn_engine_options eo = {opt->virtual_clock, -1, opt->seed, NULL, NULL, 0};
+    r->eng = sfn_engine_new(&r->loop, &eo);
+    r->created_ms = wall_ms();
+    for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
+        struct binding *b = &r->h.bind[resources[i].kind];
+        b->h = &r->h;
+        b->kind = resources[i].kind;
+        struct err err = ERR_INIT;
+        int rc = sfn_engine_register_resource(r->eng, resources[i].arn, resources[i].ops, b,
+                                              &err);
+        if (rc != 0) {
+            fprintf(stderr, "cannot register %s\n", resources[i].arn);
+            abort();
+        }
+    }
+}
+
+/* Compiles `def`, starts it with `input` (borrowed) and runs the loop until nothing is left
+ * to do. Returns -1 with err set when the machine or the execution cannot be created. */
+static int run_exec(struct run *r, const char *def, json_t *input, struct err *err)
+{
+    r->m = sfn_machine_compile(r->eng, def, strlen(def), "Test", SFN_STANDARD, err);
+    if (r->m == NULL)
+        return -1;
+    struct sfn_execution_options eo = {r->opt->name, NULL, on_done, NULL, r};
+    r->ex = sfn_execution_start(r->eng, r->m, input, &eo, err);
+    if (r->ex == NULL)
+        return -1;
+    if (r->opt->stop_after_ms >= 0)
+        uv_timer_start(&r->stop_timer, on_stop_timer, (uint64_t)r->opt->stop_after_ms, 0);
+    uv_timer_start(&r->watchdog, on_watchdog, WATCHDOG_MS, 0);
+    uv_unref((uv_handle_t *)&r->watchdog);
+    uint64_t t0 = uv_hrtime();
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    r->real_ms = (double)(uv_hrtime() - t0) / 1e6;
+    return 0;
+}
+
+/* Frees everything as STYLE.md asks and checks that the loop closes and that no attempt was
+ * left behind (every started attempt completed or was cancelled). */
+static void run_end(struct tl *t, struct run *r, const char *where)
+{
+    sfn_execution_free(r->ex);
+    sfn_machine_free(r->m);
+    sfn_engine_free(r->eng);
+    uv_close((uv_handle_t *)&r->stop_timer, NULL);
+    uv_close((uv_handle_t *)&r->watchdog, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&r->loop);
+    tl_check(t, rc == 0, where, "uv_loop_close() = %d (%s): a handle was left open", rc,
+             rc != 0 ? uv_err_name(rc) : "");
+    for (int k = 0; k < RES_COUNT; k++) {
+        const struct res_calls *c = &r->h.calls[k];
+        int live = c->started - c->completed - c->cancelled;
+        tl_check(t, live == 0, where,
+                 "test:%s: %d attempt(s) neither completed nor cancelled (started %d, "
+                 "completed %d, cancelled %d)",
+                 res_short[k], live, c->started, c->completed, c->cancelled);
+    }
+    for (size_t i = 0; i < r->h.n_tokens; i++)
+        free(r->h.tokens[i]);
+    free(r->h.tokens);
+    r->h.tokens = NULL;
+    r->h.n_tokens = 0;
+}
+
+/* ---- files ---- */
+
+/* Reads a whole file; NULL when it cannot be opened. free() the result. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    struct buf b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_add(&b, chunk, n);
+    fclose(f);
+    char *s = xstrdup(buf_cstr(&b));
+    buf_release(&b);
+    return s;
+}
+
+/* Replaces each "${now+N}" by the ISO-8601 time base_ms + N. Returns a new string. */
+static char *subst_now(const char *text, int64_t base_ms)
+{
+    static const char mark[] = "${now+";
+    struct buf b = BUF_INIT;
+    const char *p = text;
+    for (;;) {
+        const char *m = strstr(p, mark);
+        if (m == NULL)
+            break;
+        buf_add(&b, p, (size_t)(m - p));
+        char *end;
+        long long n = strtoll(m + sizeof(mark) - 1, &end, 10);
+        if (*end != '}') {
+            buf_add(&b, m, sizeof(mark) - 1);
+            p = m + sizeof(mark) - 1;
+            continue;
+        }
+        char ts[40];
+        asl_time_format_ms(base_ms + n, ts, sizeof(ts));
+        buf_add(&b, ts, strlen(ts));
+        p = end + 1;
+    }
+    buf_add(&b, p, strlen(p));
+    char *s = xstrdup(buf_cstr(&b));
+    buf_release(&b);
+    return s;
+}
+
+/* Parses JSON text; NULL (and a message in `why`) when invalid. New reference. */
+static json_t *parse(const char *text, char *why, size_t whylen)
+{
+    struct err err = ERR_INIT;
+    json_t *v = json_parse(text, strlen(text), false, &err);
+    if (v == NULL)
+        snprintf(why, whylen, "%s", err.cause != NULL ? err.cause : "invalid JSON");
+    err_clear(&err);
+    return v;
+}
+
+/* ---- expectations ---- */
+
+/* `want` (borrowed) matches `got` (borrowed): objects member by member, recursively (extra
+ * members in `got` are fine; a null member in `want` means absent or null), anything else by
+ * value. */
+static bool partial_match(json_t *want, json_t *got)
+{
+    if (json_is_null(want))
+        return got == NULL || json_is_null(got);
+    if (got == NULL)
+        return false;
+    if (!json_is_object(want))
+        return json_value_equal(want, got);
+    if (!json_is_object(got))
+        return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(want, k, v)
+    {
+        if (!partial_match(v, json_object_get(got, k)))
+            return false;
+    }
+    return true;
+}
+
+static double event_ts_ms(struct sfn_execution *ex, size_t i)
+{
+    json_t *e = sfn_execution_event(ex, i, false);
+    double ms = json_number(json_object_get(e, "timestamp")) * 1000.0;
+    json_decref(e);
+    return ms;
+}
+
+/* Checks that hold for every finished execution (api.md 7.2, 7.4 rule 1, asl.md 12): ids
+ * 1..n, previousEventId before the event, timestamps non-decreasing, ExecutionStarted first
+ * and an Execution* end event last. */
+static void check_invariants(struct tl *t, struct sfn_execution *ex, const char *where)
+{
+    size_t n = sfn_execution_history_size(ex);
+    double last_ts = 0;
+    bool ok = n >= 2;
+    char why[256] = "fewer than two events";
+    for (size_t i = 0; i < n && ok; i++) {
+        json_t *e = sfn_execution_event(ex, i, false);
+        json_int_t id = json_integer_value(json_object_get(e, "id"));
+        json_int_t prev = json_integer_value(json_object_get(e, "previousEventId"));
+        double ts = json_number(json_object_get(e, "timestamp"));
+        const char *type = json_string_value(json_object_get(e, "type"));
+        if (id != (json_int_t)i + 1) {
+            ok = false;
+            snprintf(why, sizeof(why), "event %zu has id %" JSON_INTEGER_FORMAT, i + 1, id);
+        } else if (prev < 0 || prev >= id) {
+            ok = false;
+            snprintf(why, sizeof(why), "event %zu has previousEventId %" JSON_INTEGER_FORMAT,
+                     i + 1, prev);
+        } else if (ts < last_ts) {
+            ok = false;
+            snprintf(why, sizeof(why), "event %zu goes back in time", i + 1);
+        } else if (i == 0 && (strcmp(type, "ExecutionStarted") != 0 || prev != 0)) {
+            ok = false;
+            snprintf(why, sizeof(why),
+                     "first event is %s with previousEventId %" JSON_INTEGER_FORMAT, type, prev);
+        } else if (i > 0 && i + 1 < n && strncmp(type, "Execution", 9) == 0) {
+            ok = false;
+            snprintf(why, sizeof(why), "%s in the middle (event %zu)", type, i + 1);
+        } else if (i + 1 == n && strncmp(type, "Execution", 9) != 0) {
+            ok = false;
+            snprintf(why, sizeof(why), "last event is %s", type);
+        }
+        last_ts = ts;
+        json_decref(e);
+    }
+    tl_check(t, ok, where, "history invariant: %s", why);
+}
+
+static char *event_types(struct sfn_execution *ex)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < sfn_execution_history_size(ex); i++)
+        json_array_append_new(a, json_string(sfn_execution_event_type(ex, i)));
+    char *s = json_compact(a);
+    json_decref(a);
+    return s;
+}
+
+static void check_events(struct tl *t, struct sfn_execution *ex, json_t *want, const char *where)
+{
+    size_t n = sfn_execution_history_size(ex);
+    bool ok = json_array_size(want) == n;
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *w = json_string_value(json_array_get(want, i));
+        ok = w != NULL && strcmp(w, sfn_execution_event_type(ex, i)) == 0;
+    }
+    if (!ok) {
+        char *w = json_compact(want);
+        char *g = event_types(ex);
+        tl_check(t, false, where, "events\n  expected: %s\n  got:      %s", w, g);
+        free(w);
+        free(g);
+        return;
+    }
+    tl_check(t, true, where, "events");
+}
+
+static void check_event_counts(struct tl *t, struct sfn_execution *ex, json_t *want,
+                               const char *where)
+{
+    const char *type;
+    json_t *v;
+    json_object_foreach(want, type, v)
+    {
+        json_int_t got = 0;
+        for (size_t i = 0; i < sfn_execution_history_size(ex); i++)
+            got += strcmp(sfn_execution_event_type(ex, i), type) == 0;
+        tl_check(t, got == json_integer_value(v), where,
+                 "%s events: expected %" JSON_INTEGER_FORMAT ", got %" JSON_INTEGER_FORMAT, type,
+                 json_integer_value(v), got);
+    }
+}
+
+/* Each entry of `want` is a partial event; with an "id" it is matched against that event,
+ * otherwise against the first later event that matches (so entries stay in order). */
+static void check_history(struct tl *t, struct sfn_execution *ex, json_t *want,
+                          const char *where)
+{
+    size_t n = sfn_execution_history_size(ex);
+    size_t pos = 0; /* next event to search from */
+    size_t k;
+    json_t *w;
+    json_array_foreach(want, k, w)
+    {
+        json_t *id = json_object_get(w, "id");
+        if (json_is_integer(id)) {
+            json_int_t i = json_integer_value(id);
+            json_t *e = i >= 1 && (size_t)i <= n ? sfn_execution_event(ex, (size_t)i - 1, true)
+                                                 : NULL;
+            bool ok = e != NULL && partial_match(w, e);
+            if (!ok) {
+                char *ws = json_compact(w);
+                char *es = e != NULL ? json_compact(e) : xstrdup("(no such event)");
+                tl_check(t, false, where, "history[%zu]\n  expected: %s\n  got:      %s", k, ws,
+                         es);
+                free(ws);
+                free(es);
+            } else {
+                tl_check(t, true, where, "history");
+            }
+            json_decref(e);
+            pos = (size_t)i;
+            continue;
+        }
+        bool found = false;
+        for (; pos < n && !found; pos++) {
+            json_t *e = sfn_execution_event(ex, pos, true);
+            found = partial_match(w, e);
+            json_decref(e);
+        }
+        char *ws = json_compact(w);
+        tl_check(t, found, where, "history[%zu]: no later event matches %s", k, ws);
+        free(ws);
+    }
+}
+
+static void check_calls(struct tl *t, const struct harness *h, json_t *want, const char *where)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(want, name, v)
+    {
+        int k = 0;
+        while (k < RES_COUNT && strcmp(res_short[k], name) != 0)
+            k++;
+        if (k == RES_COUNT) {
+            tl_check(t, false, where, "resource_calls: no test resource '%s'", name);
+            continue;
+        }
+        static const char *const fields[] = {"started", "completed", "cancelled"};
+        const int got[] = {h->calls[k].started, h->calls[k].completed, h->calls[k].cancelled};
+        for (int f = 0; f < 3; f++) {
+            json_t *n = json_object_get(v, fields[f]);
+            if (n == NULL)
+                continue;
+            tl_check(t, json_integer_value(n) == got[f], where,
+                     "test:%s %s: expected %" JSON_INTEGER_FORMAT ", got %d", name, fields[f],
+                     json_integer_value(n), got[f]);
+        }
+    }
+}
+
+/* elapsed_ms: a number (exact) or {"min": a, "max": b}; virtual ms from ExecutionStarted to
+ * the last event. */
+static void check_elapsed(struct tl *t, struct sfn_execution *ex, json_t *want,
+                          const char *where)
+{
+    size_t n = sfn_execution_history_size(ex);
+    long long got = n > 0 ? llround(event_ts_ms(ex, n - 1) - event_ts_ms(ex, 0)) : -1;
+    long long lo;
+    long long hi;
+    if (json_is_number(want)) {
+        lo = hi = (long long)json_number(want);
+    } else {
+        json_t *mn = json_object_get(want, "min");
+        json_t *mx = json_object_get(want, "max");
+        lo = mn != NULL ? (long long)json_number(mn) : 0;
+        hi = mx != NULL ? (long long)json_number(mx) : LLONG_MAX;
+    }
+    tl_check(t, got >= lo && got <= hi, where, "elapsed %lld ms, expected [%lld, %lld]", got,
+             lo, hi);
+}
+
+static void check_status(struct tl *t, struct sfn_execution *ex, json_t *expect,
+                         const char *where)
+{
+    const char *status = sfn_status_name(sfn_execution_status(ex));
+    const char *want = json_string_value(json_object_get(expect, "status"));
+    const struct err *e = sfn_execution_error(ex);
+    if (want != NULL)
+        tl_check(t, strcmp(status, want) == 0, where, "status %s, expected %s (%s: %s)", status,
+                 want, e->set ? e->name : "-", e->cause != NULL ? e->cause : "-");
+    json_t *out = json_object_get(expect, "output");
+    if (out != NULL) {
+        json_t *got = sfn_execution_output(ex);
+        bool ok = got != NULL && json_value_equal(out, got);
+        char *ws = json_compact(out);
+        char *gs = got != NULL ? json_compact(got) : xstrdup("(none)");
+        tl_check(t, ok, where, "output\n  expected: %s\n  got:      %s", ws, gs);
+        free(ws);
+        free(gs);
+    }
+    json_t *error = json_object_get(expect, "error");
+    if (error != NULL) {
+        const char *w = json_string_value(error);
+        const char *g = e->set && e->name[0] != '\0' ? e->name : NULL;
+        bool ok = w == NULL ? g == NULL : g != NULL && strcmp(w, g) == 0;
+        tl_check(t, ok, where, "error %s, expected %s", g != NULL ? g : "(none)",
+                 w != NULL ? w : "(none)");
+    }
+    json_t *cause = json_object_get(expect, "cause");
+    const char *gc = e->set ? e->cause : NULL;
+    if (cause != NULL) {
+        const char *w = json_string_value(cause);
+        bool ok = w == NULL ? gc == NULL : gc != NULL && strcmp(w, gc) == 0;
+        tl_check(t, ok, where, "cause\n  expected: %s\n  got:      %s", w != NULL ? w : "(none)",
+                 gc != NULL ? gc : "(none)");
+    }
+    const char *contains = json_string_value(json_object_get(expect, "cause_contains"));
+    if (contains != NULL)
+        tl_check(t, gc != NULL && strstr(gc, contains) != NULL, where,
+                 "cause %s does not contain %s", gc != NULL ? gc : "(none)", contains);
+}
+
+/* ---- one directory case ---- */
+
+static void run_case(struct tl *t, const char *name)
+{
+    char where[512];
+    char path[1024];
+    char why[512] = "";
+    snprintf(where, sizeof(where), "%s/%s", CASES_DIR, name);
+
+    snprintf(path, sizeof(path), "%s/README", where);
+    char *readme = read_text(path);
+    tl_check(t, readme != NULL && readme[0] != '\0', where, "no README naming the rule");
+    free(readme);
+
+    snprintf(path, sizeof(path), "%s/expect.json", where);
+    char *text = read_text(path);
+    json_t *expect = text != NULL ? parse(text, why, sizeof(why)) : NULL;
+    free(text);
+    snprintf(path, sizeof(path), "%s/options.json", where);
+    text = read_text(path);
+    json_t *options = text != NULL ? parse(text, why, sizeof(why)) : json_object();
+    free(text);
+    snprintf(path, sizeof(path), "%s/definition.json", where);
+    char *def_raw = read_text(path);
+    if (expect == NULL || options == NULL || def_raw == NULL) {
+        tl_check(t, false, where, "cannot read the case: %s", why[0] ? why : "missing file");
+        json_decref(expect);
+        json_decref(options);
+        free(def_raw);
+        return;
+    }
+
+    json_t *vc = json_object_get(options, "virtual_clock");
+    json_t *stop = json_object_get(options, "stop_after_ms");
+    struct run_opts opt = {
+        .virtual_clock = vc == NULL || json_is_true(vc),
+        .name = json_string_value(json_object_get(options, "name")),
+        .seed = (uint64_t)json_integer_value(json_object_get(options, "seed")),
+        .stop_after_ms = stop != NULL ? (int64_t)json_integer_value(stop) : -1,
+        .stop_error = json_string_value(json_object_get(options, "stop_error")),
+        .stop_cause = json_string_value(json_object_get(options, "stop_cause")),
+    };
+    struct run r;
+    run_init(&r, &opt);
+
+    char *def = subst_now(def_raw, r.created_ms);
+    free(def_raw);
+    snprintf(path, sizeof(path), "%s/input.json", where);
+    text = read_text(path);
+    json_t *input = json_object();
+    if (text != NULL) {
+        char *in_text = subst_now(text, r.created_ms);
+        json_decref(input);
+        input = parse(in_text, why, sizeof(why));
+        free(in_text);
+        free(text);
+    }
+
+    struct err err = ERR_INIT;
+    if (input == NULL) {
+        tl_check(t, false, where, "input.json: %s", why);
+    } else if (run_exec(&r, def, input, &err) != 0) {
+        tl_check(t, false, where, "cannot run: %s: %s", err.name,
+                 err.cause != NULL ? err.cause : "");
+    } else {
+        const char *want = json_string_value(json_object_get(expect, "status"));
+        bool want_running = want != NULL && strcmp(want, "RUNNING") == 0;
+        tl_check(t, !r.hung, where, "hung: still %s after %d ms",
+                 sfn_status_name(sfn_execution_status(r.ex)), WATCHDOG_MS);
+        tl_check(t, want_running || r.done, where, "on_done was not called");
+        check_status(t, r.ex, expect, where);
+        if (!want_running)
+            check_invariants(t, r.ex, where);
+        json_t *v = json_object_get(expect, "events");
+        if (v != NULL)
+            check_events(t, r.ex, v, where);
+        v = json_object_get(expect, "event_counts");
+        if (v != NULL)
+            check_event_counts(t, r.ex, v, where);
+        v = json_object_get(expect, "history");
+        if (v != NULL)
+            check_history(t, r.ex, v, where);
+        v = json_object_get(expect, "resource_calls");
+        if (v != NULL)
+            check_calls(t, &r.h, v, where);
+        v = json_object_get(expect, "elapsed_ms");
+        if (v != NULL)
+            check_elapsed(t, r.ex, v, where);
+        v = json_object_get(expect, "real_ms_max");
+        double real_max = v != NULL ? json_number(v) : opt.virtual_clock ? REAL_MS_MAX_DEFAULT
+                                                                         : 0;
+        if (real_max > 0)
+            tl_check(t, r.real_ms <= real_max, where, "took %.0f ms of real time (max %.0f)",
+                     r.real_ms, real_max);
+    }
+    err_clear(&err);
+    run_end(t, &r, where);
+    json_decref(input);
+    free(def);
+    json_decref(expect);
+    json_decref(options);
+}
+
+static void run_dir_cases(struct tl *t, int *count)
+{
+    struct dirent **names;
+    int n = scandir(CASES_DIR, &names, NULL, alphasort);
+    if (n < 0) {
+        tl_check(t, false, CASES_DIR, "cannot read the directory (run from the repository root)");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        char path[1024];
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%s", CASES_DIR, names[i]->d_name);
+        if (names[i]->d_name[0] != '.' && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            run_case(t, names[i]->d_name);
+            (*count)++;
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* ---- task tokens (C: they are not predictable data) ---- */
+
+/* A retried task (3 attempts), a Map of 3 token tasks and one more token task. */
+static const char token_def[] =
+    "{\"StartAt\":\"F\",\"States\":{"
+    "\"F\":{\"Type\":\"Task\",\"Resource\":\"arn:aws:states:::test:flaky\","
+    "\"Parameters\":{\"failures\":2},\"ResultPath\":null,\"Next\":\"M\","
+    "\"Retry\":[{\"ErrorEquals\":[\"Custom.Transient\"],\"MaxAttempts\":3}]},"
+    "\"M\":{\"Type\":\"Map\",\"ItemsPath\":\"$.items\",\"ResultPath\":\"$.tokens\","
+    "\"Next\":\"T\",\"ItemProcessor\":{\"StartAt\":\"I\",\"States\":{\"I\":{\"Type\":\"Task\","
+    "\"Resource\":\"arn:aws:states:::test:token\",\"End\":true}}}},"
+    "\"T\":{\"Type\":\"Task\",\"Resource\":\"arn:aws:states:::test:token\",\"End\":true}}}";
+
+/* Runs token_def as execution `name`; returns its tokens in start order (caller frees). */
+static char **token_run(struct tl *t, const char *name, size_t *n)
+{
+    struct run_opts opt = {true, name, 0, -1, NULL, NULL};
+    struct run r;
+    run_init(&r, &opt);
+    json_t *input = json_pack("{s:[i,i,i]}", "items", 1, 2, 3);
+    struct err err = ERR_INIT;
+    int rc = run_exec(&r, token_def, input, &err);
+    tl_check(t, rc == 0 && sfn_execution_status(r.ex) == SFN_SUCCEEDED, "tokens",
+             "the token machine did not succeed: %s", rc != 0 ? err.name : "");
+    if (rc == 0 && sfn_execution_status(r.ex) == SFN_SUCCEEDED) {
+        json_t *out = sfn_execution_output(r.ex);
+        json_t *last = json_object_get(out, "token");
+        tl_check(t, json_is_string(last) && r.h.n_tokens == 7 &&
+                        strcmp(json_string_value(last), r.h.tokens[6]) == 0,
+                 "tokens", "the result's token is not the attempt's sfn_task_token");
+        tl_check(t, json_integer_value(json_object_get(out, "attempt")) == 0, "tokens",
+                 "a first attempt reports attempt %" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(out, "attempt")));
+    }
+    err_clear(&err);
+    json_decref(input);
+    char **tokens = r.h.tokens;
+    *n = r.h.n_tokens;
+    r.h.tokens = NULL;
+    r.h.n_tokens = 0;
+    run_end(t, &r, "tokens");
+    return tokens;
+}
+
+static void tokens_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void check_tokens(struct tl *t)
+{
+    size_t na;
+    size_t nb;
+    size_t nc;
+    char **a = token_run(t, "same-name", &na);
+    char **b = token_run(t, "same-name", &nb);
+    char **c = token_run(t, "other-name", &nc);
+    tl_check(t, na == 7, "tokens", "expected 7 attempts, got %zu", na);
+    /* unique per attempt: the three attempts of F, the three iterations, T */
+    bool unique = true;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = i + 1; j < na; j++)
+            unique = unique && strcmp(a[i], a[j]) != 0;
+    tl_check(t, unique, "tokens", "two attempts of one execution share a token");
+    /* stable: the same execution (same name) gets the same tokens */
+    bool same = na == nb;
+    for (size_t i = 0; same && i < na; i++)
+        same = strcmp(a[i], b[i]) == 0;
+    tl_check(t, same, "tokens", "running the same execution again gave other tokens");
+    /* another execution gets other tokens */
+    bool other = true;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nc; j++)
+            other = other && strcmp(a[i], c[j]) != 0;
+    tl_check(t, other, "tokens", "two executions share a token");
+    tokens_free(a, na);
+    tokens_free(b, nb);
+    tokens_free(c, nc);
+}
+
+int main(void)
+{
+    struct tl t = {0, 0};
+    int count = 0;
+    run_dir_cases(&t, &count);
+    printf("%d engine cases\n", count);
+    check_tokens(&t);
+    return tl_finish(&t);
+}
