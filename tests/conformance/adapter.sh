@@ -28,6 +28,14 @@ else:
 ' "$out" "$api"
     ;;
 *)
-    exec "$SFN" run --result --events --fast-time --type "$type" "$1"
+    # a crash or a sanitizer report (exit status other than 0, or 2 for a rejected
+    # definition) must not pass for a result: print nothing then
+    out=$("$SFN" run --result --events --fast-time --type "$type" "$1")
+    rc=$?
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ]; then
+        printf '%s\n' "$out"
+    else
+        echo "sfn exited with status $rc" >&2
+    fi
     ;;
 esac
