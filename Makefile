@@ -33,9 +33,10 @@ EX_BIN   := $(EX_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 
 DEB_PKGS := build-essential pkg-config libjansson-dev libuv1-dev libcurl4-openssl-dev \
             libssl-dev libsqlite3-dev libhttp-parser-dev python3 python3-botocore \
-            python3-boto3 libclang-rt-14-dev
+            python3-boto3
 
 .PHONY: all test check bench deps clean run-example tests-bin
+.SECONDARY:
 all: $(BUILD)/sfn $(BUILD)/libsfn.a
 
 $(BUILD)/libsfn.a: $(LIB_OBJ)
