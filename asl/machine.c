@@ -47,13 +47,12 @@ struct cc {
 static int states_compile(struct cc *c, struct asl_states *ss, json_t *obj, const char *loc,
                           const struct asl_state *parent);
 
+/* The index of state `name` in ss (hashed through the States object, whose keys are in
+ * the same order as ss->v), or ASL_NO_STATE. */
 static int state_index(const struct asl_states *ss, const char *name)
 {
-    for (size_t i = 0; i < ss->n; i++) {
-        if (strcmp(ss->v[i].name, name) == 0)
-            return (int)i;
-    }
-    return ASL_NO_STATE;
+    json_t *idx = json_object_get(ss->index, name);
+    return idx != NULL ? (int)json_integer_value(idx) : ASL_NO_STATE;
 }
 
 static int64_t int_field(json_t *st, const char *key, int64_t dflt)
@@ -333,10 +332,12 @@ static int states_compile(struct cc *c, struct asl_states *ss, json_t *obj, cons
     size_t i = 0;
     const char *name;
     json_t *st;
+    ss->index = json_object();
     json_object_foreach(states, name, st) {
         ss->v[i].name = xstrdup(name);
         ss->v[i].index = (int)i;
         ss->v[i].owner = ss;
+        json_object_set_new(ss->index, name, json_integer((json_int_t)i));
         i++;
     }
     const char *start = json_string_value(json_object_get(obj, "StartAt"));
@@ -402,6 +403,7 @@ static void states_release(struct asl_states *ss)
     for (size_t i = 0; i < ss->n; i++)
         state_release(&ss->v[i]);
     free(ss->v);
+    json_decref(ss->index);
 }
 
 struct asl_machine *asl_machine_compile(const char *text, size_t len, enum asl_machine_type type,

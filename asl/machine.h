@@ -141,6 +141,7 @@ struct asl_states {
     size_t n;
     int start;           /* StartAt index */
     const struct asl_state *parent; /* the Parallel/Map state owning it; NULL at top */
+    json_t *index;       /* state name -> index (owned), for lookups by name */
 };
 
 struct asl_machine {

@@ -9,10 +9,10 @@ Exit status 1 if any output is wrong. Targets (issue 2) are printed beside the f
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 TARGETS = {  # transitions/s; trivial: whole-process wall ms
@@ -24,16 +24,21 @@ TARGETS = {  # transitions/s; trivial: whole-process wall ms
 def run_once(sfn, wdir, env):
     cmd = [sfn, "run", os.path.join(wdir, "definition.json"), "--input-file",
            os.path.join(wdir, "input.json"), "--fast-time", "--stats"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env)
+        # wait4: this child's own peak RSS (RUSAGE_CHILDREN would be the largest so far)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read(), fe.read()
     if p.returncode != 0:
-        return None, f"exit {p.returncode}: {p.stderr.strip()[-300:]}"
-    stats = json.loads(p.stderr.strip().splitlines()[-1])
-    return {"out": json.loads(p.stdout), "stats": stats, "wall": wall,
-            "rss_kb": max(after.ru_maxrss, before.ru_maxrss)}, None
+        return None, f"exit {p.returncode}: {err.decode().strip()[-300:]}"
+    stats = json.loads(err.decode().strip().splitlines()[-1])
+    return {"out": json.loads(out), "stats": stats, "wall": wall,
+            "rss_kb": stats.get("peak_rss_kb", usage.ru_maxrss)}, None
 
 
 def main():
