@@ -244,6 +244,22 @@ int frame_finish_result(struct frame *f, json_t *raw, json_t *result_new, json_t
     return apply_result(f, raw, result_new, true, out, err);
 }
 
+/* Parallel/Map: every child is done. Records `ev` (ParallelStateSucceeded/MapStateSucceeded)
+ * and completes the state with `results_new` (stolen) through ResultSelector, ResultPath and
+ * OutputPath; the frame is queued to go on. */
+void frame_children_succeeded(struct frame *f, enum ev_type ev, json_t *results_new)
+{
+    f->phase = FR_READY;
+    frame_emit(f, ev);
+    json_t *out;
+    struct err err = ERR_INIT;
+    if (frame_finish_result(f, f->input, results_new, &out, &err) != 0)
+        frame_state_failed(f, &err, true);
+    else
+        frame_state_done(f, out);
+    engine_enqueue(f->ex->eng, f);
+}
+
 /* ---- transitions ---- */
 
 static void frame_goto(struct frame *f, int next, json_t *input_new)

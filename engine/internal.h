@@ -230,7 +230,7 @@ struct hevent *frame_event(struct frame *f, enum ev_type type);
 void frame_state_done(struct frame *f, json_t *output_new);
 void frame_state_exit(struct frame *f, json_t *output_new, int next);
 void frame_state_failed(struct frame *f, struct err *err, bool decorate);
-void frame_child_finished(struct frame *f, struct frame *kid);
+void frame_children_succeeded(struct frame *f, enum ev_type ev, json_t *results_new);
 json_t *frame_context(void *arg);
 void frame_scope(struct frame *f, struct asl_scope *s, json_t *input);
 int frame_finish_result(struct frame *f, json_t *raw, json_t *result_new, json_t **out,

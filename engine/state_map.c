@@ -205,15 +205,7 @@ static void map_run(struct frame *f)
 
 static void map_finish(struct frame *f)
 {
-    json_t *results = json_incref(f->results);
-    f->phase = FR_READY;
-    frame_emit(f, EV_MapStateSucceeded);
-    json_t *out;
-    struct err err = ERR_INIT;
-    if (frame_finish_result(f, f->input, results, &out, &err) != 0)
-        frame_state_failed(f, &err, true);
-    else
-        frame_state_done(f, out);
+    frame_children_succeeded(f, EV_MapStateSucceeded, json_incref(f->results));
 }
 
 static bool over_tolerance(const struct frame *f)
@@ -269,10 +261,8 @@ static void map_on_child(struct frame *f, struct frame *kid)
         engine_enqueue(f->ex->eng, f);
         return;
     }
-    if (f->kids_done + f->kids_failed == f->n_kids) {
+    if (f->kids_done + f->kids_failed == f->n_kids)
         map_finish(f);
-        engine_enqueue(f->ex->eng, f);
-    }
 }
 
 static void map_abort(struct frame *f, bool events)

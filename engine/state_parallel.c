@@ -59,15 +59,7 @@ static void parallel_on_child(struct frame *f, struct frame *kid)
     json_t *results = json_array();
     for (size_t i = 0; i < f->n_kids; i++)
         json_array_append(results, f->kids[i]->output);
-    f->phase = FR_READY;
-    frame_emit(f, EV_ParallelStateSucceeded);
-    json_t *out;
-    struct err err = ERR_INIT;
-    if (frame_finish_result(f, f->input, results, &out, &err) != 0)
-        frame_state_failed(f, &err, true);
-    else
-        frame_state_done(f, out);
-    engine_enqueue(f->ex->eng, f);
+    frame_children_succeeded(f, EV_ParallelStateSucceeded, results);
 }
 
 static void parallel_abort(struct frame *f, bool events)
