@@ -408,18 +408,7 @@ static void run_end(struct tl *t, struct run *r, const char *where)
 /* Reads a whole file; NULL when it cannot be opened. free() the result. */
 static char *read_text(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    struct buf b = BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(&b, chunk, n);
-    fclose(f);
-    char *s = xstrdup(buf_cstr(&b));
-    buf_release(&b);
-    return s;
+    return tl_read_file(path, NULL);
 }
 
 /* Replaces each "${now+N}" by the ISO-8601 time base_ms + N. Returns a new string. */

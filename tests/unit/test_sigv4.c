@@ -29,19 +29,7 @@ static char *file_read(const char *dir, const char *name, size_t *len)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    struct buf b = BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(&b, chunk, n);
-    fclose(f);
-    if (len != NULL)
-        *len = b.len;
-    buf_cstr(&b);
-    return buf_detach(&b);
+    return tl_read_file(path, len);
 }
 
 /* Parses a raw HTTP request as the suite writes it: request line, "Name:value" lines (a line

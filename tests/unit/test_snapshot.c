@@ -278,15 +278,11 @@ static void one_case(const char *dir, struct ctx *c)
     char path[4200];
     size_t def_len = 0;
     snprintf(path, sizeof(path), "%s/definition.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    char *def = tl_read_file(path, &def_len);
+    if (def == NULL) {
         tl_check(c->t, false, dir, "no definition.json");
         return;
     }
-    char *def = xmalloc(1 << 20);
-    def_len = fread(def, 1, (1 << 20) - 1, f);
-    def[def_len] = '\0';
-    fclose(f);
     snprintf(path, sizeof(path), "%s/input.json", dir);
     json_error_t je;
     json_t *input = json_load_file(path, 0, &je);

@@ -18,14 +18,12 @@
 /* Reads a whole file into `out`; returns -1 when it cannot be opened. */
 static int read_file(const char *path, struct buf *out)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -1;
-    char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(out, chunk, n);
-    fclose(f);
+    char *data = tl_read_file(path, &n);
+    if (data == NULL)
+        return -1;
+    buf_add(out, data, n);
+    free(data);
     return 0;
 }
 

@@ -48,6 +48,33 @@ static inline int tl_finish(struct tl *t)
     return t->failed == 0 ? 0 : 1;
 }
 
+/* Reads a whole file. Returns a NUL-terminated malloc'd buffer (free() it) and its length in
+ * *len (may be NULL), or NULL when it cannot be read. */
+static inline char *tl_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096;
+    size_t n = 0;
+    char *data = malloc(cap);
+    size_t got;
+    while (data != NULL && (got = fread(data + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            cap *= 2;
+            data = realloc(data, cap);
+        }
+    }
+    fclose(f);
+    if (data == NULL)
+        abort();
+    data[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return data;
+}
+
 /* Calls fn for each block of `path`. Returns -1 if the file cannot be read. */
 static inline int tl_each_block(const char *path, void (*fn)(const struct tl_block *, void *),
                                 void *arg)
