@@ -28,6 +28,8 @@ CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/unit/*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/crash/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/crash/%.c=$(BUILD)/tools/%)
 EX_SRC   := $(wildcard examples/embed/*.c)
 EX_BIN   := $(EX_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 
@@ -60,7 +62,11 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/embed/%.o $(BUILD)/libsfn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libsfn.a $(LDLIBS)
 
-tests-bin: all $(TEST_BIN) $(EX_BIN)
+$(BUILD)/tools/%: $(BUILD)/obj/tests/crash/%.o $(BUILD)/libsfn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libsfn.a $(LDLIBS)
+
+tests-bin: all $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
 
 test: tests-bin
 	@BUILD=$(BUILD) sh tests/run.sh

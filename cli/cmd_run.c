@@ -16,6 +16,7 @@
 #include "util/xalloc.h"
 
 struct run {
+    struct sfn_store *store; /* --db: the history is read back from there */
     bool history;   /* --history */
     bool result;    /* --result */
     bool events;    /* --events: add the event types to --result (conformance harness) */
@@ -53,6 +54,43 @@ static char *machine_name(const char *path, const char *given)
     return n > 0 ? xstrndup(base, n) : xstrdup("StateMachine");
 }
 
+struct collect {
+    json_t *events; /* AWS shapes, or NULL */
+    json_t *types;  /* type names, or NULL */
+};
+
+static int collect_event(json_t *e, void *arg)
+{
+    struct collect *c = arg;
+    if (c->events != NULL)
+        json_array_append(c->events, e);
+    if (c->types != NULL)
+        json_array_append(c->types, json_object_get(e, "type"));
+    return 0;
+}
+
+/* The whole history (events and/or their types), from memory or from the store. */
+static void history_of(struct sfn_execution *ex, struct run *r, json_t *events, json_t *types)
+{
+    struct collect c = {events, types};
+    if (r->store != NULL) {
+        struct err err = ERR_INIT;
+        if (sfn_store_history(r->store, sfn_execution_arn(ex), 0, false, 0, true, collect_event,
+                              &c, &err) < 0) {
+            fprintf(stderr, "sfn run: %s\n", err.cause);
+            err_clear(&err);
+        }
+        return;
+    }
+    size_t n = sfn_execution_history_size(ex);
+    for (size_t i = 0; i < n; i++) {
+        if (types != NULL)
+            json_array_append_new(types, json_string(sfn_execution_event_type(ex, i)));
+        if (events != NULL)
+            json_array_append_new(events, sfn_execution_event(ex, i, true));
+    }
+}
+
 static void print_result(struct sfn_execution *ex, struct run *r)
 {
     enum sfn_status st = sfn_execution_status(ex);
@@ -67,18 +105,14 @@ static void print_result(struct sfn_execution *ex, struct run *r)
         if (e->set && e->cause != NULL)
             json_object_set_new(res, "cause", json_string(e->cause));
     }
-    size_t n = sfn_execution_history_size(ex);
-    if (r->events) {
-        json_t *types = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(types, json_string(sfn_execution_event_type(ex, i)));
-        json_object_set_new(res, "events", types);
-    }
-    if (r->history) {
-        json_t *h = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(h, sfn_execution_event(ex, i, true));
-        json_object_set_new(res, "history", h);
+    if (r->events || r->history) {
+        json_t *types = r->events ? json_array() : NULL;
+        json_t *h = r->history ? json_array() : NULL;
+        history_of(ex, r, h, types);
+        if (types != NULL)
+            json_object_set_new(res, "events", types);
+        if (h != NULL)
+            json_object_set_new(res, "history", h);
     }
     struct buf b = BUF_INIT;
     json_compact_append(&b, res);
@@ -89,16 +123,19 @@ static void print_result(struct sfn_execution *ex, struct run *r)
 }
 
 /* --stats: states entered (AWS's "state transitions") and the execution's run time. */
-static void print_stats(struct sfn_execution *ex, uint64_t ns)
+static void print_stats(struct sfn_execution *ex, struct run *r, uint64_t ns)
 {
     size_t n = sfn_execution_history_size(ex);
     size_t transitions = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *t = sfn_execution_event_type(ex, i);
+    json_t *types = json_array();
+    history_of(ex, r, NULL, types);
+    for (size_t i = 0; i < json_array_size(types); i++) {
+        const char *t = json_string_value(json_array_get(types, i));
         size_t l = strlen(t);
         if (l > 12 && strcmp(t + l - 12, "StateEntered") == 0)
             transitions++;
     }
+    json_decref(types);
     /* VmHWM: this process image's peak resident set (getrusage would include the memory of
      * a parent that forked us before exec) */
     long hwm_kb = -1;
@@ -120,7 +157,8 @@ static int usage_error(const char *msg)
     fprintf(stderr,
             "sfn run: %s\nusage: sfn run DEFINITION [--input JSON | --input-file FILE] [--result] "
             "[--history] [--fast-time] [--name NAME] [--state-machine-name NAME] "
-            "[--type STANDARD|EXPRESS]\n",
+            "[--type STANDARD|EXPRESS] [--db FILE [--durability full|normal|off] "
+            "[--db-max-size BYTES]]\n",
             msg);
     return 2;
 }
@@ -133,7 +171,9 @@ int cmd_run(int argc, char **argv)
     const char *exec_name = NULL;
     const char *sm_name = NULL;
     enum sfn_machine_type type = SFN_STANDARD;
-    struct run r = {false, false, false, false, false};
+    struct run r = {NULL, false, false, false, false, false};
+    const char *db = NULL;
+    struct sfn_store_options so = {0};
     struct sfn_engine_options opt = {false, -1, 0, NULL, NULL, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -158,6 +198,12 @@ int cmd_run(int argc, char **argv)
             r.stats = true;
         } else if (strcmp(a, "--fast-time") == 0) {
             opt.virtual_clock = true;
+        } else if (strcmp(a, "--db") == 0 && has_val) {
+            db = argv[++i];
+        } else if ((strcmp(a, "--durability") == 0 || strcmp(a, "--db-max-size") == 0) &&
+                   has_val) {
+            if (cli_store_option(a, argv[++i], &so) != 0)
+                return 2;
         } else if (a[0] == '-' && a[1] != '\0') {
             char msg[256];
             snprintf(msg, sizeof(msg), "unknown or incomplete option '%s'", a);
@@ -226,11 +272,46 @@ int cmd_run(int argc, char **argv)
     uv_loop_init(&loop);
     struct sfn_engine *eng = sfn_engine_new(&loop, &opt);
     char *name = machine_name(path, sm_name);
-    struct sfn_machine *m = sfn_machine_compile(eng, def, def_len, name, type, &err);
+    struct sfn_machine *m = NULL;
+    if (db != NULL) {
+        so.on_fatal = cli_store_fatal;
+        so.arg = &loop;
+        r.store = sfn_store_open(db, &so, &err);
+        if (r.store == NULL || sfn_store_attach(r.store, eng, &err) != 0) {
+            fprintf(stderr, "sfn run: %s\n", err.cause);
+            err_clear(&err);
+            free(name);
+            free(def);
+            json_decref(input);
+            sfn_engine_free(eng);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            uv_loop_close(&loop);
+            sfn_store_close(r.store);
+            return 2;
+        }
+        m = sfn_store_machine(r.store, eng, name, def, def_len, type, NULL, &err);
+    } else {
+        m = sfn_machine_compile(eng, def, def_len, name, type, &err);
+    }
     free(name);
     free(def);
     int rc;
-    if (m == NULL) {
+    if (m != NULL && r.store != NULL && exec_name != NULL) {
+        char *arn = xasprintf("%s", sfn_machine_arn(m));
+        char *colon = strstr(arn, ":stateMachine:");
+        char *full = colon != NULL ? xasprintf("%.*s:execution:%s:%s", (int)(colon - arn), arn,
+                                               colon + 14, exec_name)
+                                   : xstrdup(exec_name);
+        if (sfn_store_execution_exists(r.store, full))
+            err_set(&err, "ExecutionAlreadyExists", "Execution Already Exists: '%s'", full);
+        free(full);
+        free(arn);
+    }
+    if (err.set && m != NULL) {
+        fprintf(stderr, "%s: %s\n", err.name, err.cause);
+        err_clear(&err);
+        rc = 2;
+    } else if (m == NULL) {
         fprintf(stderr, "%s\n", err.cause != NULL ? err.cause : "invalid definition");
         err_clear(&err);
         rc = 2;
@@ -254,9 +335,13 @@ int cmd_run(int argc, char **argv)
             uv_run(&loop, UV_RUN_DEFAULT);
             uint64_t t1 = uv_hrtime();
             enum sfn_status st = sfn_execution_status(ex);
-            if (r.stats)
-                print_stats(ex, t1 - t0);
-            if (r.result) {
+            const struct err *fatal = sfn_engine_persist_error(eng);
+            if (fatal != NULL) {
+                rc = 3; /* reported by cli_store_fatal */
+            } else if (r.stats)
+                print_stats(ex, &r, t1 - t0);
+            if (fatal != NULL) {
+            } else if (r.result) {
                 print_result(ex, &r);
                 rc = 0;
             } else if (st == SFN_SUCCEEDED) {
@@ -272,14 +357,18 @@ int cmd_run(int argc, char **argv)
                         e->set && e->cause != NULL ? e->cause : "");
                 rc = 1;
             }
-            sfn_execution_free(ex);
+            if (fatal != NULL)
+                sfn_execution_release(ex); /* the file has it as of the last commit */
+            else
+                sfn_execution_free(ex);
         }
-        sfn_machine_free(m);
     }
+    sfn_machine_free(m);
     json_decref(input);
     sfn_engine_free(eng);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "sfn: internal error: handles left open\n");
+    sfn_store_close(r.store);
     return rc;
 }

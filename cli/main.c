@@ -1,5 +1,5 @@
-/* cli/main.c - `sfn`: dispatches to the subcommands (run, validate). The CLI uses only the
- * public API in include/sfn.h. */
+/* cli/main.c - `sfn`: dispatches to the subcommands (run, validate, resume, executions,
+ * history). The CLI uses only the public API in include/sfn.h. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,7 +15,14 @@ static const char usage[] =
     "commands:\n"
     "  run DEFINITION [--input JSON | --input-file FILE] [--result] [--history]\n"
     "      [--fast-time] [--name NAME] [--state-machine-name NAME] [--type STANDARD|EXPRESS]\n"
+    "      [--db FILE [--durability full|normal|off] [--db-max-size BYTES]]\n"
     "                       run one execution in-process and print its output\n"
+    "  resume --db FILE [--result] [--fast-time]\n"
+    "                       continue every unfinished execution of a store\n"
+    "  executions --db FILE [--json] [--status STATUS] [--state-machine NAME]\n"
+    "                       list the executions of a store\n"
+    "  history --db FILE EXECUTION [--json] [--reverse] [--no-data]\n"
+    "                       print the history of an execution (ARN or name)\n"
     "  validate DEFINITION [--json] [--type STANDARD|EXPRESS]\n"
     "                       check a definition as AWS does; print OK or the diagnostics\n"
     "\n"
@@ -66,6 +73,12 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "validate") == 0)
         return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "resume") == 0)
+        return cmd_resume(argc - 1, argv + 1);
+    if (strcmp(argv[1], "executions") == 0)
+        return cmd_executions(argc - 1, argv + 1);
+    if (strcmp(argv[1], "history") == 0)
+        return cmd_history(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         puts("sfn 0.1.0");
         return 0;

@@ -115,7 +115,7 @@ void engine_timer_cancel(struct sfn_engine *eng, struct etimer *t)
 /* Fires every timer due at `now`. */
 static void timers_fire_due(struct sfn_engine *eng, int64_t now)
 {
-    while (eng->n_heap > 0 && eng->heap[0]->deadline <= now) {
+    while (!eng->persist_failed && eng->n_heap > 0 && eng->heap[0]->deadline <= now) {
         struct etimer *t = eng->heap[0];
         engine_timer_cancel(eng, t);
         t->fire(t);
@@ -133,6 +133,7 @@ static void on_uv_timer(uv_timer_t *h)
 
 void engine_enqueue(struct sfn_engine *eng, struct frame *f)
 {
+    engine_dirty(f->ex);
     if (f->queued)
         return;
     f->queued = true;
@@ -164,13 +165,110 @@ void engine_dequeue(struct sfn_engine *eng, struct frame *f)
 }
 
 static void on_idle(uv_idle_t *h);
+static void on_prepare(uv_prepare_t *h);
 
 void engine_wake(struct sfn_engine *eng)
 {
-    if (eng->closing)
+    if (eng->closing || eng->persist_failed)
         return;
     if (!uv_is_active((uv_handle_t *)&eng->idle))
         uv_idle_start(&eng->idle, on_idle);
+    if (!uv_is_active((uv_handle_t *)&eng->prepare))
+        uv_prepare_start(&eng->prepare, on_prepare);
+}
+
+void engine_dirty(struct sfn_execution *ex)
+{
+    if (ex->dirty)
+        return;
+    ex->dirty = true;
+    ex->dirty_next = ex->eng->dirty_head;
+    ex->eng->dirty_head = ex;
+    engine_wake(ex->eng);
+}
+
+static void dirty_unlink(struct sfn_execution *ex)
+{
+    if (!ex->dirty)
+        return;
+    for (struct sfn_execution **pp = &ex->eng->dirty_head; *pp != NULL;
+         pp = &(*pp)->dirty_next) {
+        if (*pp == ex) {
+            *pp = ex->dirty_next;
+            break;
+        }
+    }
+    ex->dirty = false;
+    ex->dirty_next = NULL;
+}
+
+void engine_defer_start(struct sfn_engine *eng, struct sfn_task *t)
+{
+    t->deferred = true;
+    t->dnext = NULL;
+    t->dprev = eng->dstart_tail;
+    if (eng->dstart_tail != NULL)
+        eng->dstart_tail->dnext = t;
+    else
+        eng->dstart_head = t;
+    eng->dstart_tail = t;
+    engine_wake(eng);
+}
+
+void engine_undefer_start(struct sfn_engine *eng, struct sfn_task *t)
+{
+    if (!t->deferred)
+        return;
+    if (t->dprev != NULL)
+        t->dprev->dnext = t->dnext;
+    else
+        eng->dstart_head = t->dnext;
+    if (t->dnext != NULL)
+        t->dnext->dprev = t->dprev;
+    else
+        eng->dstart_tail = t->dprev;
+    t->dnext = t->dprev = NULL;
+    t->deferred = false;
+}
+
+/* Commits the executions changed in this turn (persistence on). 0, or -1: the engine has
+ * stopped for good. */
+static int commit_dirty(struct sfn_engine *eng)
+{
+    if (eng->persist == NULL || eng->dirty_head == NULL)
+        return 0;
+    size_t n = 0;
+    for (struct sfn_execution *ex = eng->dirty_head; ex != NULL; ex = ex->dirty_next)
+        n++;
+    if (n > eng->commit_cap) {
+        eng->commit_cap = n * 2;
+        eng->commit_buf = xrealloc(eng->commit_buf, eng->commit_cap * sizeof(*eng->commit_buf));
+    }
+    n = 0;
+    for (struct sfn_execution *ex = eng->dirty_head; ex != NULL; ex = ex->dirty_next)
+        eng->commit_buf[n++] = ex;
+    struct err err = ERR_INIT;
+    if (eng->persist->commit(eng->persist_arg, eng->commit_buf, n, &err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            eng->commit_buf[i]->ev_committed = eng->commit_buf[i]->ev_base + eng->commit_buf[i]->n_ev;
+        return 0;
+    }
+    if (!err.set)
+        err_set(&err, ASL_ERR_RUNTIME, "the store could not commit");
+    err_move(&eng->persist_err, &err);
+    eng->persist_failed = true;
+    uv_idle_stop(&eng->idle);
+    uv_timer_stop(&eng->timer);
+    uv_prepare_stop(&eng->prepare);
+    return -1;
+}
+
+/* Drops the committed events of an execution from memory. */
+static void hist_evict(struct sfn_execution *ex)
+{
+    size_t total = ex->ev_base + ex->n_ev;
+    hist_release(ex);
+    ex->ev_base = total;
 }
 
 static void deliver_done(struct sfn_engine *eng)
@@ -193,7 +291,8 @@ struct walk_busy {
 static void on_walk_busy(uv_handle_t *h, void *arg)
 {
     struct walk_busy *w = arg;
-    if (h == (uv_handle_t *)&w->eng->timer || h == (uv_handle_t *)&w->eng->idle)
+    if (h == (uv_handle_t *)&w->eng->timer || h == (uv_handle_t *)&w->eng->idle ||
+        h == (uv_handle_t *)&w->eng->prepare)
         return;
     if (uv_is_active(h) && uv_has_ref(h) && !uv_is_closing(h))
         w->busy = true;
@@ -209,6 +308,39 @@ static bool loop_busy_outside(struct sfn_engine *eng)
     return w.busy;
 }
 
+/* The end of a loop turn: commit what changed (persistence on), then let the turn's effects
+ * out: history events to on_event, ended executions to on_done, held task starts. */
+static void on_prepare(uv_prepare_t *h)
+{
+    struct sfn_engine *eng = container_of(h, struct sfn_engine, prepare);
+    if (commit_dirty(eng) != 0)
+        return;
+    struct sfn_execution *list = eng->dirty_head;
+    eng->dirty_head = NULL;
+    for (struct sfn_execution *ex = list; ex != NULL; ex = ex->dirty_next)
+        ex->dirty = false;
+    while (list != NULL) {
+        struct sfn_execution *ex = list;
+        list = ex->dirty_next;
+        ex->dirty_next = NULL;
+        size_t total = ex->ev_base + ex->n_ev;
+        if (ex->on_event == NULL)
+            ex->ev_delivered = total;
+        while (ex->ev_delivered < total) /* on_event must not free executions */
+            ex->on_event(ex, ex->ev_delivered++, ex->arg);
+        if (eng->persist != NULL && !ex->dirty)
+            hist_evict(ex);
+    }
+    deliver_done(eng);
+    while (eng->dstart_head != NULL && !eng->persist_failed) {
+        struct sfn_task *t = eng->dstart_head;
+        engine_undefer_start(eng, t);
+        task_hand_over(t, false);
+    }
+    if (eng->dirty_head == NULL && eng->done_head == NULL && eng->dstart_head == NULL)
+        uv_prepare_stop(&eng->prepare);
+}
+
 static void on_idle(uv_idle_t *h)
 {
     struct sfn_engine *eng = container_of(h, struct sfn_engine, idle);
@@ -217,7 +349,9 @@ static void on_idle(uv_idle_t *h)
         engine_dequeue(eng, f);
         frame_run(f);
     }
-    deliver_done(eng);
+    if (!uv_is_active((uv_handle_t *)&eng->prepare) &&
+        (eng->dirty_head != NULL || eng->done_head != NULL || eng->dstart_head != NULL))
+        uv_prepare_start(&eng->prepare, on_prepare);
     if (eng->rq_head != NULL)
         return;
     /* Tasks in flight whose handlers hold nothing on the loop can never complete (a handler
@@ -225,7 +359,7 @@ static void on_idle(uv_idle_t *h)
      * execution's TimeoutSeconds, would never fire and the loop would end with the execution
      * still RUNNING. So in-flight tasks hold virtual time back only while the loop has
      * something else alive. */
-    if (eng->virtual_clock && eng->n_heap > 0 &&
+    if (eng->virtual_clock && eng->n_heap > 0 && eng->dstart_head == NULL &&
         (eng->inflight == 0 || !loop_busy_outside(eng))) {
         /* nothing runnable and nothing outside: jump to the next deadline */
         if (eng->heap[0]->deadline > eng->vnow)
@@ -276,6 +410,7 @@ struct sfn_engine *sfn_engine_new(uv_loop_t *loop, const struct sfn_engine_optio
     eng->loop = loop;
     uv_timer_init(loop, &eng->timer);
     uv_idle_init(loop, &eng->idle);
+    uv_prepare_init(loop, &eng->prepare);
     eng->virtual_clock = opt != NULL && opt->virtual_clock;
     eng->vnow = opt != NULL && opt->clock_start_ms > 0 ? opt->clock_start_ms : wall_ms();
     eng->retry_wait_ms = opt != NULL ? opt->retry_wait_ms : -1;
@@ -299,6 +434,8 @@ static void on_engine_close(uv_handle_t *h)
     if (--eng->closing > 0)
         return;
     json_sizer_release(&eng->sizer);
+    err_clear(&eng->persist_err);
+    free(eng->commit_buf);
     free(eng->heap);
     for (size_t i = 0; i < eng->n_res; i++)
         free(eng->res[i].pattern);
@@ -312,16 +449,23 @@ void sfn_engine_free(struct sfn_engine *eng)
 {
     if (eng == NULL)
         return;
+    if (eng->persist != NULL && !eng->persist_failed)
+        commit_dirty(eng);
     while (eng->execs != NULL) {
         struct sfn_execution *ex = eng->execs;
         ex->on_done = NULL;
-        sfn_execution_free(ex);
+        if (eng->persist != NULL && ex->status == SFN_RUNNING)
+            sfn_execution_release(ex); /* a later process continues it */
+        else
+            sfn_execution_free(ex);
     }
-    eng->closing = 2;
+    eng->closing = 3;
     eng->timer.data = eng;
     eng->idle.data = eng;
+    eng->prepare.data = eng;
     uv_close((uv_handle_t *)&eng->timer, on_engine_close);
     uv_close((uv_handle_t *)&eng->idle, on_engine_close);
+    uv_close((uv_handle_t *)&eng->prepare, on_engine_close);
 }
 
 /* ---- resources ---- */
@@ -398,6 +542,11 @@ struct sfn_machine *sfn_machine_compile(struct sfn_engine *eng, const char *text
     sm->arn = xasprintf("arn:aws:states:%s:%s:stateMachine:%s", eng->region, eng->account,
                         sm->name);
     sm->refs = 1;
+    sm->text = xmalloc(len + 1);
+    memcpy(sm->text, text, len);
+    sm->text[len] = '\0';
+    sm->text_len = len;
+    sm->type = type;
     sm->ctx_machine = json_object();
     json_object_set_new(sm->ctx_machine, "Id", json_string(sm->arn));
     json_object_set_new(sm->ctx_machine, "Name", json_string(sm->name));
@@ -410,6 +559,7 @@ static void machine_unref(struct sfn_machine *sm)
         return;
     asl_machine_free(sm->m);
     json_decref(sm->ctx_machine);
+    free(sm->text);
     free(sm->name);
     free(sm->arn);
     free(sm);
@@ -424,6 +574,33 @@ void sfn_machine_free(struct sfn_machine *m)
 const char *sfn_machine_arn(const struct sfn_machine *m)
 {
     return m->arn;
+}
+
+const char *sfn_machine_name(const struct sfn_machine *m)
+{
+    return m->name;
+}
+
+enum sfn_machine_type sfn_machine_type(const struct sfn_machine *m)
+{
+    return m->type;
+}
+
+const char *sfn_machine_definition(const struct sfn_machine *m, size_t *len)
+{
+    if (len != NULL)
+        *len = m->text_len;
+    return m->text;
+}
+
+int64_t sfn_machine_persist_id(const struct sfn_machine *m)
+{
+    return m->persist_id;
+}
+
+void sfn_machine_set_persist_id(struct sfn_machine *m, int64_t id)
+{
+    m->persist_id = id;
 }
 
 /* ---- executions ---- */
@@ -576,6 +753,17 @@ void sfn_execution_free(struct sfn_execution *ex)
         ex->on_done = NULL;
         sfn_execution_stop(ex, NULL, NULL);
     }
+    if (ex->dirty && eng->persist != NULL && !eng->persist_failed) {
+        /* what changed in this turn (a stop, the last events) is committed first */
+        struct err err = ERR_INIT;
+        struct sfn_execution *one[1] = {ex};
+        if (eng->persist->commit(eng->persist_arg, one, 1, &err) != 0) {
+            err_move(&eng->persist_err, &err);
+            eng->persist_failed = true;
+        }
+        err_clear(&err);
+    }
+    dirty_unlink(ex);
     engine_timer_cancel(eng, &ex->timeout);
     for (struct sfn_execution **pp = &eng->done_head; *pp != NULL; pp = &(*pp)->done_next) {
         if (*pp == ex) {
@@ -607,6 +795,17 @@ void sfn_execution_release(struct sfn_execution *ex)
 {
     if (ex == NULL)
         return;
+    struct sfn_engine *eng = ex->eng;
+    if (ex->dirty && eng->persist != NULL && !eng->persist_failed) {
+        struct err err = ERR_INIT;
+        struct sfn_execution *one[1] = {ex};
+        if (eng->persist->commit(eng->persist_arg, one, 1, &err) != 0) {
+            err_move(&eng->persist_err, &err);
+            eng->persist_failed = true;
+        }
+        err_clear(&err);
+    }
+    dirty_unlink(ex);
     ex->releasing = true;
     ex->on_done = NULL;
     if (ex->status == SFN_RUNNING)
@@ -636,19 +835,76 @@ const struct err *sfn_execution_error(const struct sfn_execution *ex)
 
 size_t sfn_execution_history_size(const struct sfn_execution *ex)
 {
-    return ex->n_ev;
+    return ex->ev_base + ex->n_ev;
+}
+
+size_t sfn_execution_history_first(const struct sfn_execution *ex)
+{
+    return ex->ev_base;
+}
+
+size_t sfn_execution_history_committed(const struct sfn_execution *ex)
+{
+    return ex->ev_committed;
 }
 
 json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool include_data)
 {
-    if (i >= ex->n_ev)
+    if (i < ex->ev_base || i - ex->ev_base >= ex->n_ev)
         return NULL;
-    return hist_event_json(ex, &ex->ev[i], include_data);
+    return hist_event_json(ex, &ex->ev[i - ex->ev_base], include_data);
 }
 
 const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i)
 {
-    if (i >= ex->n_ev)
+    if (i < ex->ev_base || i - ex->ev_base >= ex->n_ev)
         return NULL;
-    return hist_type_name(ex->ev[i].type);
+    return hist_type_name(ex->ev[i - ex->ev_base].type);
+}
+
+const char *sfn_execution_name(const struct sfn_execution *ex)
+{
+    return ex->name;
+}
+
+struct sfn_machine *sfn_execution_machine(const struct sfn_execution *ex)
+{
+    return ex->sm;
+}
+
+json_t *sfn_execution_input(const struct sfn_execution *ex)
+{
+    return ex->input;
+}
+
+int64_t sfn_execution_start_ms(const struct sfn_execution *ex)
+{
+    return ex->start_ms;
+}
+
+int64_t sfn_execution_stop_ms(const struct sfn_execution *ex)
+{
+    return ex->status == SFN_RUNNING ? 0 : ex->stop_ms;
+}
+
+int64_t sfn_execution_persist_id(const struct sfn_execution *ex)
+{
+    return ex->persist_id;
+}
+
+void sfn_execution_set_persist_id(struct sfn_execution *ex, int64_t id)
+{
+    ex->persist_id = id;
+}
+
+void sfn_engine_set_persist(struct sfn_engine *eng, const struct sfn_persist_ops *ops,
+                            void *arg)
+{
+    eng->persist = ops;
+    eng->persist_arg = arg;
+}
+
+const struct err *sfn_engine_persist_error(const struct sfn_engine *eng)
+{
+    return eng->persist_err.set ? &eng->persist_err : NULL;
 }

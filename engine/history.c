@@ -27,13 +27,12 @@ struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t pre
     }
     struct hevent *e = &ex->ev[ex->n_ev++];
     memset(e, 0, sizeof(*e));
-    e->id = (int64_t)ex->n_ev;
+    e->id = (int64_t)(ex->ev_base + ex->n_ev);
     e->prev = prev;
     e->ts_ms = engine_now(ex->eng);
     e->type = type;
     e->index = -1;
-    if (ex->on_event != NULL)
-        ex->on_event(ex, ex->n_ev - 1, ex->arg);
+    engine_dirty(ex); /* on_event is called at the end of the turn, the event complete */
     return e;
 }
 

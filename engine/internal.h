@@ -67,6 +67,9 @@ struct sfn_task {
     int attempt;                /* retry count of this visit */
     void *data;                 /* handler's */
     bool started;               /* handed to the handler (counted in inflight) */
+    bool deferred;              /* waiting for the turn's commit before start is called */
+    struct sfn_task *dnext, *dprev; /* engine's list of deferred starts */
+    json_t *state;              /* handler's resumable state (owned), persisted, or NULL */
     bool done;                  /* succeed/fail called */
     bool in_start;              /* inside ops->start */
     int64_t timeout_s;          /* resolved TimeoutSeconds (0 = none declared) */
@@ -96,6 +99,11 @@ struct frame {
     const struct asl_states *states;
     const struct asl_state *st; /* current state */
     json_t *input;              /* raw input of the current state (owned) */
+    size_t input_size_max;      /* upper bound of input's compact size, bytes; 0 = unknown
+                                   (exec.c: spares the 256 KiB payload walk) */
+    json_t *sized;              /* exec.c: the value last returned by frame_effective_input or
+                                   frame_finish_result (owned reference), or NULL */
+    size_t sized_max;           /* upper bound of sized's compact size, bytes */
     enum frame_phase phase;
     bool entered;               /* StateEntered emitted for this visit */
     int64_t last_event;         /* previousEventId chain of this thread */
@@ -142,6 +150,10 @@ struct sfn_machine {
     char *name;
     char *arn;
     int refs;                   /* the caller's + one per execution */
+    char *text;                 /* the definition exactly as given */
+    size_t text_len;
+    enum sfn_machine_type type;
+    int64_t persist_id;         /* the store's revision id, 0 = not yet stored */
     json_t *ctx_machine;        /* {"Id":..., "Name":...} shared by contexts */
 };
 
@@ -160,9 +172,15 @@ struct sfn_execution {
     struct err err;
     struct frame *root;
     struct etimer timeout;      /* machine TimeoutSeconds */
-    struct hevent *ev;          /* history */
+    struct hevent *ev;          /* history kept in memory: events ev_base+1 .. ev_base+n_ev */
     size_t n_ev;
     size_t cap_ev;
+    size_t ev_base;             /* events already persisted and dropped from memory */
+    size_t ev_delivered;        /* events passed to on_event (absolute count) */
+    size_t ev_committed;        /* events the persistence layer has (absolute count) */
+    bool dirty;                 /* changed in this loop turn (in the engine's dirty list) */
+    struct sfn_execution *dirty_next;
+    int64_t persist_id;         /* the store's id, 0 = not yet stored */
     json_t *ctx_execution;      /* {"Id","Input","StartTime","Name","RoleArn","RedriveCount"} */
     uint64_t task_seq;          /* for task tokens */
     sfn_done_fn on_done;
@@ -177,7 +195,16 @@ struct sfn_engine {
     uv_loop_t *loop;
     uv_timer_t timer;           /* real clock: armed for the earliest deadline */
     uv_idle_t idle;             /* drains the run queue; advances virtual time */
+    uv_prepare_t prepare;       /* end of a loop turn: commit, then deliver the turn's effects */
     int closing;                /* handles still to close */
+    const struct sfn_persist_ops *persist; /* NULL: nothing is persisted */
+    void *persist_arg;
+    bool persist_failed;        /* a commit failed: the engine has stopped */
+    struct err persist_err;
+    struct sfn_execution *dirty_head; /* executions changed in this turn */
+    struct sfn_task *dstart_head, *dstart_tail; /* task starts held until the commit */
+    struct sfn_execution **commit_buf; /* scratch array for the commit */
+    size_t commit_cap;
     bool virtual_clock;
     int64_t vnow;               /* virtual clock, epoch ms */
     int64_t retry_wait_ms;      /* -1 or the override */
@@ -207,6 +234,13 @@ uint64_t engine_rand(struct sfn_engine *eng);
 uint64_t engine_rand_cb(void *arg);
 const struct resource *engine_resource_find(struct sfn_engine *eng, const char *arn);
 void engine_exec_done(struct sfn_execution *ex);
+/* Marks an execution as changed in this turn (history, frames, timers, tasks). */
+void engine_dirty(struct sfn_execution *ex);
+/* Holds a task start until the turn's commit (persistence on). */
+void engine_defer_start(struct sfn_engine *eng, struct sfn_task *t);
+void engine_undefer_start(struct sfn_engine *eng, struct sfn_task *t);
+/* Calls ops->start (or resume) for an attempt and folds a synchronous outcome in. */
+void task_hand_over(struct sfn_task *t, bool resume);
 /* Allocates an execution record (no event, no frame) and links it into the engine.
  * `input` is borrowed (NULL = {}). */
 struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, const char *name,

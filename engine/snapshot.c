@@ -55,6 +55,8 @@ static json_t *frame_json(const struct frame *f)
     if (f->hb_timer.slot != SIZE_MAX)
         json_object_set_new(o, "hb_deadline", json_integer(f->hb_timer.deadline));
     if (f->phase == FR_DONE) {
+        /* a finished branch stays in its Parallel; it is queued until its parent is told */
+        json_object_set_new(o, "report", json_boolean(f->queued));
         if (f->failed)
             json_object_set_new(o, "failed", err_json(&f->err));
         else
@@ -68,6 +70,8 @@ static json_t *frame_json(const struct frame *f)
                                "input", t->input != NULL ? t->input : json_null(), "timeout_s",
                                (json_int_t)t->timeout_s, "heartbeat_s",
                                (json_int_t)t->heartbeat_s);
+        if (t->state != NULL)
+            json_object_set_new(tj, "state", json_incref(t->state));
         if (t->done) {
             if (t->err.set)
                 json_object_set_new(tj, "failed", err_json(&t->err));
@@ -114,7 +118,7 @@ static json_t *event_json(const struct hevent *e)
     return o;
 }
 
-json_t *sfn_execution_snapshot(const struct sfn_execution *ex)
+static json_t *snapshot(const struct sfn_execution *ex, bool with_history)
 {
     json_t *o = json_object();
     json_object_set_new(o, "version", json_integer(SNAPSHOT_VERSION));
@@ -134,11 +138,25 @@ json_t *sfn_execution_snapshot(const struct sfn_execution *ex)
         json_object_set_new(o, "timeout_deadline", json_integer(ex->timeout.deadline));
     if (ex->root != NULL && ex->status == SFN_RUNNING)
         json_object_set_new(o, "root", frame_json(ex->root));
-    json_t *evs = json_array();
-    for (size_t i = 0; i < ex->n_ev; i++)
-        json_array_append_new(evs, event_json(&ex->ev[i]));
-    json_object_set_new(o, "events", evs);
+    json_object_set_new(o, "n_events", json_integer((json_int_t)(ex->ev_base + ex->n_ev)));
+    json_object_set_new(o, "clock_ms", json_integer(engine_now(ex->eng)));
+    if (with_history) {
+        json_t *evs = json_array();
+        for (size_t i = 0; i < ex->n_ev; i++)
+            json_array_append_new(evs, event_json(&ex->ev[i]));
+        json_object_set_new(o, "events", evs);
+    }
     return o;
+}
+
+json_t *sfn_execution_snapshot(const struct sfn_execution *ex)
+{
+    return snapshot(ex, true);
+}
+
+json_t *sfn_execution_checkpoint(const struct sfn_execution *ex)
+{
+    return snapshot(ex, false);
 }
 
 /* ---- restore ---- */
@@ -272,7 +290,8 @@ static struct frame *frame_restore(struct rs *r, struct frame *parent, enum fram
     json_t *hb = json_object_get(j, "hb_deadline");
     if (json_is_integer(hb))
         engine_timer_arm(eng, &f->hb_timer, json_integer_value(hb));
-    if (f->phase == FR_READY || f->phase == FR_DONE || f->phase == FR_TASK_DONE)
+    if (f->phase == FR_READY || f->phase == FR_TASK_DONE ||
+        (f->phase == FR_DONE && !json_is_false(json_object_get(j, "report"))))
         engine_enqueue(eng, f);
     return f;
 }
@@ -343,9 +362,24 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
     json_object_set_new(ex->ctx_execution, "Id", json_string(ex->arn));
     ex->stop_ms = json_integer_value(json_object_get(snap, "stop_ms"));
     struct rs r = {ex, NULL, err};
-    int rc = events_restore(&r, json_object_get(snap, "events"));
-    if (rc == 0 && eng->virtual_clock && ex->n_ev > 0 && eng->vnow < ex->ev[ex->n_ev - 1].ts_ms)
-        eng->vnow = ex->ev[ex->n_ev - 1].ts_ms; /* a restored clock never runs backwards */
+    json_t *evs = json_object_get(snap, "events");
+    size_t n_events = json_is_integer(json_object_get(snap, "n_events"))
+                          ? (size_t)json_integer_value(json_object_get(snap, "n_events"))
+                          : json_array_size(evs);
+    int rc = 0;
+    if (n_events < json_array_size(evs))
+        rc = err_set(err, ASL_ERR_RUNTIME, "not an execution snapshot of this version");
+    else
+        ex->ev_base = n_events - json_array_size(evs); /* the rest is in the store */
+    if (rc == 0)
+        rc = events_restore(&r, evs);
+    ex->ev_delivered = ex->ev_base + ex->n_ev; /* on_event: only what happens from now on */
+    ex->ev_committed = ex->ev_delivered;       /* a restored history is already stored */
+    int64_t clock = json_integer_value(json_object_get(snap, "clock_ms"));
+    if (rc == 0 && ex->n_ev > 0 && clock < ex->ev[ex->n_ev - 1].ts_ms)
+        clock = ex->ev[ex->n_ev - 1].ts_ms;
+    if (rc == 0 && eng->virtual_clock && eng->vnow < clock)
+        eng->vnow = clock; /* a restored clock never runs backwards */
     if (rc != 0) {
         ex->on_done = NULL;
         sfn_execution_free(ex);

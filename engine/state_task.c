@@ -120,6 +120,7 @@ static uint64_t fnv64(const char *s)
 
 static void task_free(struct sfn_task *t)
 {
+    json_decref(t->state);
     json_decref(t->input);
     json_decref(t->output);
     err_clear(&t->err);
@@ -133,7 +134,10 @@ void task_abandon(struct frame *f)
     if (t == NULL)
         return;
     f->task = NULL;
-    if (t->started && !t->done) {
+    if (t->deferred) { /* never handed over: nothing to cancel */
+        engine_undefer_start(f->ex->eng, t);
+        f->ex->eng->inflight--;
+    } else if (t->started && !t->done) {
         f->ex->eng->inflight--;
         t->frame = NULL;
         if (f->ex->releasing) {
@@ -207,6 +211,11 @@ static void task_run(struct frame *f)
     f->phase = FR_TASK;
     eng->inflight++;
     t->started = true;
+    if (eng->persist != NULL) {
+        /* persist before the effect: the start goes out after this turn's commit */
+        engine_defer_start(eng, t);
+        return;
+    }
     t->in_start = true;
     int rc = t->res->ops->start(t, t->res->arg, &err);
     t->in_start = false;
@@ -222,6 +231,36 @@ static void task_run(struct frame *f)
     }
     if (f->phase == FR_TASK_DONE)
         state_task_ops.on_task(f);
+}
+
+void task_hand_over(struct sfn_task *t, bool resume)
+{
+    struct frame *f = t->frame;
+    struct sfn_engine *eng = f->ex->eng;
+    struct err err = ERR_INIT;
+    int rc;
+    if (resume && (t->res == NULL || t->res->ops->resume == NULL)) {
+        rc = err_set(&err, ASL_ERR_TASK_FAILED,
+                     "The task of state '%s' on resource '%s' was in flight before a restart "
+                     "and its handler cannot resume it; it is not started again",
+                     f->st->name, f->st->resource);
+    } else {
+        t->in_start = true;
+        rc = resume ? t->res->ops->resume(t, t->res->arg, &err)
+                    : t->res->ops->start(t, t->res->arg, &err);
+        t->in_start = false;
+    }
+    if (rc != 0 && !t->done) {
+        t->done = true;
+        eng->inflight--;
+        err_move(&t->err, &err);
+        t->err.set = true;
+    }
+    err_clear(&err);
+    if (t->done) {
+        f->phase = FR_TASK_DONE;
+        engine_enqueue(eng, f);
+    }
 }
 
 static void task_on_done(struct frame *f)
@@ -324,28 +363,12 @@ int task_restore(struct frame *f, json_t *snap, struct err *err)
     }
     if (f->phase != FR_TASK)
         return 0; /* the attempt had not been handed over yet */
+    json_t *hs = json_object_get(snap, "state");
+    if (hs != NULL && !json_is_null(hs))
+        t->state = json_incref(hs);
     t->started = true;
     eng->inflight++;
-    struct err e2 = ERR_INIT;
-    if (t->res == NULL || t->res->ops->resume == NULL) {
-        err_set(&e2, ASL_ERR_TASK_FAILED,
-                "The task of state '%s' on resource '%s' was in flight before a restart and its "
-                "handler cannot resume it; it is not started again",
-                f->st->name, f->st->resource);
-    } else {
-        t->in_start = true;
-        int rc = t->res->ops->resume(t, t->res->arg, &e2);
-        t->in_start = false;
-        if (rc == 0)
-            err_clear(&e2);
-    }
-    if (e2.set && !t->done) {
-        t->done = true;
-        eng->inflight--;
-        err_move(&t->err, &e2);
-        f->phase = FR_TASK_DONE;
-    }
-    err_clear(&e2);
+    task_hand_over(t, true);
     return 0;
 }
 
@@ -387,6 +410,21 @@ void sfn_task_heartbeat(struct sfn_task *t)
         return;
     struct sfn_engine *eng = f->ex->eng;
     engine_timer_arm(eng, &f->hb_timer, engine_now(eng) + t->heartbeat_s * 1000);
+    engine_dirty(f->ex);
+}
+
+void sfn_task_set_state(struct sfn_task *t, json_t *state)
+{
+    json_t *old = t->state;
+    t->state = state != NULL ? json_incref(state) : NULL;
+    json_decref(old);
+    if (t->frame != NULL)
+        engine_dirty(t->frame->ex);
+}
+
+json_t *sfn_task_state(const struct sfn_task *t)
+{
+    return t->state;
 }
 
 void sfn_task_submitted(struct sfn_task *t, json_t *output)

@@ -41,7 +41,10 @@ struct sfn_engine_options {
 struct sfn_engine *sfn_engine_new(uv_loop_t *loop, const struct sfn_engine_options *opt);
 /* Stops every running execution (ABORTED), frees every execution and closes the engine's
  * handles; memory is released in their close callbacks, so run the loop afterwards
- * (uv_run(loop, UV_RUN_DEFAULT)) before uv_loop_close(). */
+ * (uv_run(loop, UV_RUN_DEFAULT)) before uv_loop_close(). With persistence on
+ * (sfn_engine_set_persist, sfn_store_attach), running executions are released instead
+ * (sfn_execution_release: committed, nothing recorded, tasks detached) so that a later
+ * process continues them. */
 void sfn_engine_free(struct sfn_engine *eng);
 
 /* ---- task resources (the one seam for Task states) ----------------------------------- */
@@ -95,6 +98,12 @@ void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause);
 void sfn_task_heartbeat(struct sfn_task *t);
 /* Records a TaskSubmitted event (for .sync/.waitForTaskToken: the service's first reply). */
 void sfn_task_submitted(struct sfn_task *t, json_t *output);
+/* The handler's resumable state of the attempt (job id, poll state...): `state` (borrowed,
+ * NULL clears it) is persisted with the execution's checkpoint and is there again, through
+ * sfn_task_state, when the attempt is handed back by `resume` after a restart. */
+void sfn_task_set_state(struct sfn_task *t, json_t *state);
+/* The state last set (borrowed), or NULL. */
+json_t *sfn_task_state(const struct sfn_task *t);
 
 /* ---- machines ------------------------------------------------------------------------ */
 
@@ -116,6 +125,10 @@ struct sfn_machine *sfn_machine_compile(struct sfn_engine *eng, const char *text
 /* Drops the caller's reference; executions keep the machine alive while they need it. */
 void sfn_machine_free(struct sfn_machine *m);
 const char *sfn_machine_arn(const struct sfn_machine *m);
+const char *sfn_machine_name(const struct sfn_machine *m);
+enum sfn_machine_type sfn_machine_type(const struct sfn_machine *m);
+/* The definition text exactly as compiled (borrowed; not NUL-terminated: use *len). */
+const char *sfn_machine_definition(const struct sfn_machine *m, size_t *len);
 
 /* ---- executions ---------------------------------------------------------------------- */
 
@@ -164,8 +177,18 @@ const char *sfn_execution_arn(const struct sfn_execution *ex);
 json_t *sfn_execution_output(const struct sfn_execution *ex);
 /* Error of a FAILED/TIMED_OUT/ABORTED execution (borrowed; `set` false when none). */
 const struct err *sfn_execution_error(const struct sfn_execution *ex);
-/* History: number of events, and event i in AWS's GetExecutionHistory shape (new ref). */
+const char *sfn_execution_name(const struct sfn_execution *ex);
+struct sfn_machine *sfn_execution_machine(const struct sfn_execution *ex); /* borrowed */
+json_t *sfn_execution_input(const struct sfn_execution *ex);               /* borrowed */
+int64_t sfn_execution_start_ms(const struct sfn_execution *ex);  /* epoch ms */
+int64_t sfn_execution_stop_ms(const struct sfn_execution *ex);   /* 0 while running */
+/* History: number of events, and event i in AWS's GetExecutionHistory shape (new ref).
+ * With persistence on, events are dropped from memory once committed: event i is then
+ * NULL for i < sfn_execution_history_first(ex) (read it from the store). */
 size_t sfn_execution_history_size(const struct sfn_execution *ex);
+size_t sfn_execution_history_first(const struct sfn_execution *ex);
+/* Events already handed to the persistence layer's commit (see sfn_persist_ops). */
+size_t sfn_execution_history_committed(const struct sfn_execution *ex);
 json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool include_data);
 /* The type of event i ("PassStateEntered"). */
 const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i);
@@ -176,6 +199,9 @@ const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i);
  * Map iterations) with its state, data, retry counters, timer deadlines and in-flight task
  * attempts (token, input), and the history so far. Take it between loop callbacks. */
 json_t *sfn_execution_snapshot(const struct sfn_execution *ex);
+/* The same without the history (the events' count only): what a store keeps next to the
+ * events it has already written. sfn_execution_restore accepts both. */
+json_t *sfn_execution_checkpoint(const struct sfn_execution *ex);
 /* Reads a snapshot back into `eng` (on machine `m`, compiled from the same definition) and
  * continues exactly where it was: due timers fire at once, in-flight attempts go to their
  * handler's `resume` (or fail with States.TaskFailed when it has none); nothing is started
@@ -184,5 +210,99 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
                                             json_t *snapshot,
                                             const struct sfn_execution_options *opt,
                                             struct err *err);
+
+/* ---- persistence (the seam a store plugs into) ------------------------------------------ */
+
+struct sfn_persist_ops {
+    /* Called once at the end of every loop turn in which executions changed, with those
+     * executions (their new events are sfn_execution_history_committed .. _size; take
+     * sfn_execution_checkpoint of the running ones). Must make all of it durable before it
+     * returns 0. Until it has, nothing of the turn leaves the engine: task starts, on_event
+     * and on_done calls wait for it. On -1 with err set, the engine stops for good: nothing
+     * runs any more, nothing is delivered (sfn_engine_persist_error tells why). */
+    int (*commit)(void *arg, struct sfn_execution *const *changed, size_t n, struct err *err);
+};
+
+/* Turns persistence on (before any execution starts) or off (ops NULL). */
+void sfn_engine_set_persist(struct sfn_engine *eng, const struct sfn_persist_ops *ops,
+                            void *arg);
+/* The error of the commit that stopped the engine, or NULL. */
+const struct err *sfn_engine_persist_error(const struct sfn_engine *eng);
+/* The store's ids, kept on the objects for it (0 = not stored yet). */
+int64_t sfn_execution_persist_id(const struct sfn_execution *ex);
+void sfn_execution_set_persist_id(struct sfn_execution *ex, int64_t id);
+int64_t sfn_machine_persist_id(const struct sfn_machine *m);
+void sfn_machine_set_persist_id(struct sfn_machine *m, int64_t id);
+
+/* ---- the store: SQLite, every transition persisted (store/) ----------------------------- */
+
+struct sfn_store;
+
+enum sfn_durability {
+    SFN_DURABILITY_FULL,   /* fsync at every commit (the default) */
+    SFN_DURABILITY_NORMAL, /* WAL without fsync per commit: survives a crash of the process,
+                              may lose the last commits on a power failure */
+    SFN_DURABILITY_OFF,    /* no syncing at all: throw-away runs */
+};
+
+struct sfn_store_options {
+    enum sfn_durability durability;
+    int64_t max_bytes;     /* > 0: the database never grows past this (it reports a full
+                              disk when it would) */
+    bool read_only;        /* for listings and history only: no lock taken, nothing written
+                              (the file must exist) */
+    /* Called once when a commit fails (full disk, I/O error): the engine has stopped and
+     * the file holds everything up to the previous commit. May be NULL. */
+    void (*on_fatal)(const struct err *err, void *arg);
+    void *arg;
+};
+
+/* Opens (creating it, mode 0600) the SQLite database at `path`: WAL, foreign keys, schema
+ * migrations. Fails with a clear err for a missing or read-only directory, a file that is
+ * not an sfn database or is corrupt, a schema newer than this build, or a database already
+ * opened for writing by another process. */
+struct sfn_store *sfn_store_open(const char *path, const struct sfn_store_options *opt,
+                                 struct err *err);
+/* Persists every execution of `eng` into the store from now on (one store per engine). */
+int sfn_store_attach(struct sfn_store *st, struct sfn_engine *eng, struct err *err);
+/* Compiles a definition and records it as state machine `name` (a new revision when the
+ * text differs from the current one). Returns the machine (caller's reference), or NULL
+ * with err set (InvalidDefinition...). */
+struct sfn_machine *sfn_store_machine(struct sfn_store *st, struct sfn_engine *eng,
+                                      const char *name, const char *text, size_t len,
+                                      enum sfn_machine_type type, const char *role_arn,
+                                      struct err *err);
+/* Whether an execution with this ARN is stored. */
+bool sfn_store_execution_exists(struct sfn_store *st, const char *arn);
+/* Continues every RUNNING execution of the store on `eng` (which must be attached), each
+ * from its checkpoint, with `opt` (name ignored). *count gets the number resumed. Returns 0,
+ * or -1 with err set (nothing resumed). */
+int sfn_store_recover(struct sfn_store *st, struct sfn_engine *eng,
+                      const struct sfn_execution_options *opt, size_t *count, struct err *err);
+/* Closes the database (after the engine is freed or detached). */
+void sfn_store_close(struct sfn_store *st);
+
+/* Reading back (any process; readers do not block the writer). */
+struct sfn_store_execution {
+    const char *arn, *name, *machine_arn, *status, *error, *cause;
+    const char *input, *output; /* JSON text or NULL */
+    int64_t start_ms, stop_ms;  /* stop 0 while running */
+};
+typedef int (*sfn_store_execution_fn)(const struct sfn_store_execution *e, void *arg);
+/* Calls fn for each execution (newest first), optionally only of machine `machine_name` and
+ * with `status`; fn returning non-zero stops the walk. Returns 0 or -1 with err. */
+int sfn_store_list_executions(struct sfn_store *st, const char *machine_name,
+                              const char *status, sfn_store_execution_fn fn, void *arg,
+                              struct err *err);
+/* Finds an execution by ARN or by name (the newest of that name). 0, 1 (not found) or -1. */
+int sfn_store_get_execution(struct sfn_store *st, const char *arn_or_name,
+                            sfn_store_execution_fn fn, void *arg, struct err *err);
+/* Calls fn with history events of execution `arn` (AWS's shape, borrowed) with ids after
+ * `after_id` (before it when `reverse`; 0 = from the start/end), at most `limit` (0 = all),
+ * read in pages (never the whole history in memory). Returns the number of events, or -1. */
+typedef int (*sfn_store_event_fn)(json_t *event, void *arg);
+long sfn_store_history(struct sfn_store *st, const char *arn, int64_t after_id, bool reverse,
+                       size_t limit, bool include_data, sfn_store_event_fn fn, void *arg,
+                       struct err *err);
 
 #endif

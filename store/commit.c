@@ -1,0 +1,223 @@
+/* store/commit.c - the engine's persistence seam: everything a loop turn changed goes into
+ * one SQLite transaction (new executions, their new history events, each running
+ * execution's checkpoint, each ended execution's record) before the engine lets any effect
+ * of the turn out (STYLE.md: persist before you acknowledge). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/internal.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Steps a statement that returns no row. */
+static int step_done(struct sfn_store *st, sqlite3_stmt *s, struct err *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+        sqlite3_reset(s);
+        return 0;
+    }
+    store_db_err(st, err, what);
+    sqlite3_reset(s);
+    return -1;
+}
+
+/* Binds the compact text of `v` (borrowed) through the scratch buffer. */
+static void bind_json(struct sfn_store *st, sqlite3_stmt *s, int i, const json_t *v)
+{
+    if (v == NULL) {
+        sqlite3_bind_null(s, i);
+        return;
+    }
+    buf_reset(&st->scratch);
+    json_compact_append(&st->scratch, v);
+    sqlite3_bind_text(s, i, buf_cstr(&st->scratch), (int)st->scratch.len, SQLITE_TRANSIENT);
+}
+
+static const char *type_name(enum sfn_machine_type t)
+{
+    return t == SFN_EXPRESS ? "EXPRESS" : "STANDARD";
+}
+
+int store_machine_ensure(struct sfn_store *st, struct sfn_machine *m, const char *role_arn,
+                         struct err *err)
+{
+    if (sfn_machine_persist_id(m) != 0)
+        return 0;
+    size_t len = 0;
+    const char *text = sfn_machine_definition(m, &len);
+    int64_t now = wall_ms();
+    sqlite3_stmt *s = store_stmt(st, ST_FIND_MACHINE);
+    sqlite3_bind_text(s, 1, sfn_machine_name(m), -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int64_t mid = 0;
+    if (rc == SQLITE_ROW) {
+        mid = sqlite3_column_int64(s, 0);
+    } else if (rc != SQLITE_DONE) {
+        sqlite3_reset(s);
+        return store_db_err(st, err, "cannot record a state machine");
+    }
+    sqlite3_reset(s);
+    int64_t revision = 0;
+    if (mid == 0) {
+        s = store_stmt(st, ST_INS_MACHINE);
+        sqlite3_bind_text(s, 1, sfn_machine_name(m), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, sfn_machine_arn(m), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, type_name(sfn_machine_type(m)), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, role_arn, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, now);
+        if (step_done(st, s, err, "cannot record a state machine") != 0)
+            return -1;
+        mid = sqlite3_last_insert_rowid(st->db);
+    } else {
+        s = store_stmt(st, ST_CUR_REVISION);
+        sqlite3_bind_int64(s, 1, mid);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            revision = sqlite3_column_int64(s, 1);
+            const void *cur = sqlite3_column_blob(s, 2);
+            size_t cur_len = (size_t)sqlite3_column_bytes(s, 2);
+            if (cur_len == len && (len == 0 || memcmp(cur, text, len) == 0)) {
+                sfn_machine_set_persist_id(m, sqlite3_column_int64(s, 0));
+                sqlite3_reset(s);
+                return 0; /* the same definition: its current revision */
+            }
+        } else if (rc != SQLITE_DONE) {
+            sqlite3_reset(s);
+            return store_db_err(st, err, "cannot record a state machine");
+        }
+        sqlite3_reset(s);
+    }
+    s = store_stmt(st, ST_INS_REVISION);
+    sqlite3_bind_int64(s, 1, mid);
+    sqlite3_bind_int64(s, 2, revision + 1);
+    sqlite3_bind_text(s, 3, text, (int)len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, role_arn, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, now);
+    if (step_done(st, s, err, "cannot record a state machine") != 0)
+        return -1;
+    int64_t rid = sqlite3_last_insert_rowid(st->db);
+    s = store_stmt(st, ST_SET_REVISION);
+    sqlite3_bind_int64(s, 1, mid);
+    sqlite3_bind_int64(s, 2, rid);
+    sqlite3_bind_text(s, 3, role_arn, -1, SQLITE_STATIC);
+    if (step_done(st, s, err, "cannot record a state machine") != 0)
+        return -1;
+    sfn_machine_set_persist_id(m, rid);
+    return 0;
+}
+
+static int insert_execution(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
+{
+    struct sfn_machine *m = sfn_execution_machine(ex);
+    if (store_machine_ensure(st, m, NULL, err) != 0)
+        return -1;
+    sqlite3_stmt *s = store_stmt(st, ST_INS_EXEC);
+    sqlite3_bind_text(s, 1, sfn_execution_arn(ex), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sfn_execution_name(ex), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, sfn_machine_persist_id(m));
+    bind_json(st, s, 4, sfn_execution_input(ex));
+    sqlite3_bind_int64(s, 5, sfn_execution_start_ms(ex));
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return err_set(err, "ExecutionAlreadyExists", "Execution Already Exists: '%s'",
+                       sfn_execution_arn(ex));
+    if (rc != SQLITE_DONE)
+        return store_db_err(st, err, "cannot record an execution");
+    sfn_execution_set_persist_id(ex, sqlite3_last_insert_rowid(st->db));
+    return 0;
+}
+
+static int insert_events(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
+{
+    size_t n = sfn_execution_history_size(ex);
+    for (size_t i = sfn_execution_history_committed(ex); i < n; i++) {
+        json_t *e = sfn_execution_event(ex, i, true);
+        if (e == NULL)
+            return err_set(err, STORE_ERR, "event %zu of '%s' is no longer in memory", i + 1,
+                           sfn_execution_arn(ex));
+        double ts = json_real_value(json_object_get(e, "timestamp"));
+        sqlite3_stmt *s = store_stmt(st, ST_INS_EVENT);
+        sqlite3_bind_int64(s, 1, sfn_execution_persist_id(ex));
+        sqlite3_bind_int64(s, 2, (int64_t)i + 1);
+        sqlite3_bind_text(s, 3, sfn_execution_event_type(ex, i), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, (int64_t)(ts * 1000.0 + 0.5));
+        bind_json(st, s, 5, e);
+        json_decref(e);
+        if (step_done(st, s, err, "cannot record history") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
+{
+    if (sfn_execution_persist_id(ex) == 0 && insert_execution(st, ex, err) != 0)
+        return -1;
+    if (insert_events(st, ex, err) != 0)
+        return -1;
+    int64_t id = sfn_execution_persist_id(ex);
+    enum sfn_status status = sfn_execution_status(ex);
+    if (status == SFN_RUNNING) {
+        json_t *cp = sfn_execution_checkpoint(ex);
+        sqlite3_stmt *s = store_stmt(st, ST_PUT_CHECKPOINT);
+        sqlite3_bind_int64(s, 1, id);
+        bind_json(st, s, 2, cp);
+        json_decref(cp);
+        return step_done(st, s, err, "cannot record a checkpoint");
+    }
+    sqlite3_stmt *s = store_stmt(st, ST_END_EXEC);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, sfn_status_name(status), -1, SQLITE_STATIC);
+    bind_json(st, s, 3, sfn_execution_output(ex));
+    const struct err *e = sfn_execution_error(ex);
+    if (e->set && e->name[0] != '\0')
+        sqlite3_bind_text(s, 4, e->name, -1, SQLITE_STATIC);
+    if (e->set && e->cause != NULL)
+        sqlite3_bind_text(s, 5, e->cause, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, sfn_execution_stop_ms(ex));
+    if (step_done(st, s, err, "cannot record an execution") != 0)
+        return -1;
+    s = store_stmt(st, ST_DEL_CHECKPOINT);
+    sqlite3_bind_int64(s, 1, id);
+    return step_done(st, s, err, "cannot record an execution");
+}
+
+int store_commit(void *arg, struct sfn_execution *const *changed, size_t n, struct err *err)
+{
+    struct sfn_store *st = arg;
+    if (st->fatal)
+        return err_set(err, STORE_ERR, "the store '%s' has failed before", st->path);
+    if (step_done(st, store_stmt(st, ST_BEGIN), err, "cannot commit") != 0)
+        goto failed;
+    for (size_t i = 0; i < n; i++) {
+        if (commit_one(st, changed[i], err) != 0) {
+            sqlite3_step(store_stmt(st, ST_ROLLBACK));
+            sqlite3_reset(st->stmt[ST_ROLLBACK]);
+            goto failed;
+        }
+    }
+    if (step_done(st, store_stmt(st, ST_COMMIT), err, "cannot commit") != 0) {
+        if (!sqlite3_get_autocommit(st->db)) {
+            sqlite3_step(store_stmt(st, ST_ROLLBACK));
+            sqlite3_reset(st->stmt[ST_ROLLBACK]);
+        }
+        goto failed;
+    }
+    return 0;
+failed:
+    /* the file keeps everything up to the previous commit; the engine stops */
+    st->fatal = true;
+    if (st->opt.on_fatal != NULL)
+        st->opt.on_fatal(err, st->opt.arg);
+    return -1;
+}

@@ -1,0 +1,59 @@
+/* store/internal.h - the SQLite store's private structure, shared by its files: store.c
+ * (opening, schema migrations, settings), commit.c (the engine's persistence seam: one
+ * transaction per loop turn), read.c (recovery, listings, paged history). */
+#ifndef SFN_STORE_INTERNAL_H
+#define SFN_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "sfn.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_APPLICATION_ID 0x73666e64 /* "sfnd" */
+#define STORE_ERR "States.Runtime"      /* err name of store failures */
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INS_EXEC,
+    ST_INS_EVENT,
+    ST_PUT_CHECKPOINT,
+    ST_END_EXEC,
+    ST_DEL_CHECKPOINT,
+    ST_EVENTS_COUNT,
+    ST_FIND_MACHINE,
+    ST_INS_MACHINE,
+    ST_CUR_REVISION,
+    ST_INS_REVISION,
+    ST_SET_REVISION,
+    ST_EXEC_EXISTS,
+    ST_COUNT
+};
+
+struct sfn_store {
+    sqlite3 *db;
+    char *path;
+    int lock_fd;                 /* flock'ed while a writer has the file open, or -1 */
+    bool read_only;
+    struct sfn_store_options opt;
+    struct sfn_engine *eng;      /* attached engine, or NULL */
+    sqlite3_stmt *stmt[ST_COUNT];
+    bool fatal;                  /* a commit failed: nothing more is written */
+    struct buf scratch;          /* reused serialisation buffer */
+};
+
+/* Sets err from the database's last error, with a lead-in ("cannot commit"). Returns -1. */
+int store_db_err(struct sfn_store *st, struct err *err, const char *what);
+/* Prepared statement i, reset and cleared for binding. */
+sqlite3_stmt *store_stmt(struct sfn_store *st, int i);
+/* Finds or records the machine and revision of `m`; sets its persist id (the revision id). */
+int store_machine_ensure(struct sfn_store *st, struct sfn_machine *m, const char *role_arn,
+                         struct err *err);
+/* The engine's commit callback (struct sfn_persist_ops). */
+int store_commit(void *arg, struct sfn_execution *const *changed, size_t n, struct err *err);
+
+#endif

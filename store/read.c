@@ -1,0 +1,277 @@
+/* store/read.c - what is read back from the store: state machines (recorded and compiled),
+ * recovery of every RUNNING execution from its checkpoint, execution listings and the
+ * history in pages, never loaded whole. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/internal.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#define HISTORY_PAGE 500
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+struct sfn_machine *sfn_store_machine(struct sfn_store *st, struct sfn_engine *eng,
+                                      const char *name, const char *text, size_t len,
+                                      enum sfn_machine_type type, const char *role_arn,
+                                      struct err *err)
+{
+    if (st->read_only)
+        return err_set(err, STORE_ERR, "the store '%s' was opened read-only", st->path), NULL;
+    struct sfn_machine *m = sfn_machine_compile(eng, text, len, name, type, err);
+    if (m == NULL)
+        return NULL;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT type FROM state_machines WHERE name = ?1", -1, &s,
+                           NULL) != SQLITE_OK) {
+        store_db_err(st, err, "cannot be read");
+        sfn_machine_free(m);
+        return NULL;
+    }
+    sqlite3_bind_text(s, 1, sfn_machine_name(m), -1, SQLITE_STATIC);
+    const char *want = type == SFN_EXPRESS ? "EXPRESS" : "STANDARD";
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && strcmp(col_text(s, 0), want) != 0) {
+        err_set(err, "StateMachineTypeNotSupported",
+                "The state machine '%s' exists with type %s; its type cannot become %s",
+                sfn_machine_name(m), col_text(s, 0), want);
+        sqlite3_finalize(s);
+        sfn_machine_free(m);
+        return NULL;
+    }
+    sqlite3_finalize(s);
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        store_machine_ensure(st, m, role_arn, err) != 0 ||
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        if (!err->set)
+            store_db_err(st, err, "cannot record a state machine");
+        if (!sqlite3_get_autocommit(st->db))
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        sfn_machine_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+bool sfn_store_execution_exists(struct sfn_store *st, const char *arn)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM executions WHERE arn = ?1", -1, &s, NULL) !=
+        SQLITE_OK)
+        return false;
+    sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
+    bool found = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    return found;
+}
+
+int sfn_store_recover(struct sfn_store *st, struct sfn_engine *eng,
+                      const struct sfn_execution_options *opt, size_t *count, struct err *err)
+{
+    if (count != NULL)
+        *count = 0;
+    if (st->eng != eng)
+        return err_set(err, STORE_ERR, "attach the engine to the store before recovering");
+    static const char sql[] =
+        "SELECT e.id, e.revision_id, r.definition, m.name, m.type, c.data "
+        "FROM executions e JOIN checkpoints c ON c.execution_id = e.id "
+        "JOIN state_machine_revisions r ON r.id = e.revision_id "
+        "JOIN state_machines m ON m.id = e.machine_id "
+        "WHERE e.status = 'RUNNING' ORDER BY e.revision_id, e.id";
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_db_err(st, err, "cannot be read");
+    struct sfn_execution_options o = {0};
+    if (opt != NULL)
+        o = *opt;
+    o.name = NULL;
+    struct sfn_machine *m = NULL;
+    int64_t m_rev = 0;
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        int64_t rev = sqlite3_column_int64(s, 1);
+        if (m == NULL || rev != m_rev) {
+            sfn_machine_free(m);
+            enum sfn_machine_type type =
+                strcmp(col_text(s, 4), "EXPRESS") == 0 ? SFN_EXPRESS : SFN_STANDARD;
+            m = sfn_machine_compile(eng, (const char *)sqlite3_column_blob(s, 2),
+                                    (size_t)sqlite3_column_bytes(s, 2), col_text(s, 3), type,
+                                    err);
+            if (m == NULL)
+                break;
+            sfn_machine_set_persist_id(m, rev);
+            m_rev = rev;
+        }
+        json_error_t jerr;
+        json_t *cp = json_loadb((const char *)sqlite3_column_blob(s, 5),
+                                (size_t)sqlite3_column_bytes(s, 5), JSON_DECODE_ANY, &jerr);
+        if (cp == NULL) {
+            err_set(err, STORE_ERR, "the store '%s' holds an unreadable checkpoint for "
+                    "execution %lld: %s", st->path, (long long)id, jerr.text);
+            break;
+        }
+        struct sfn_execution *ex = sfn_execution_restore(eng, m, cp, &o, err);
+        json_decref(cp);
+        if (ex == NULL)
+            break;
+        sfn_execution_set_persist_id(ex, id);
+        n++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        store_db_err(st, err, "cannot be read");
+    sqlite3_finalize(s);
+    sfn_machine_free(m);
+    if (count != NULL)
+        *count = n;
+    return err->set ? -1 : 0;
+}
+
+static const char list_sql[] =
+    "SELECT e.arn, e.name, m.arn, e.status, e.error, e.cause, e.input, e.output, e.start_ms, "
+    "e.stop_ms FROM executions e JOIN state_machines m ON m.id = e.machine_id ";
+
+static int emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg)
+{
+    struct sfn_store_execution e = {
+        .arn = col_text(s, 0),
+        .name = col_text(s, 1),
+        .machine_arn = col_text(s, 2),
+        .status = col_text(s, 3),
+        .error = col_text(s, 4),
+        .cause = col_text(s, 5),
+        .input = col_text(s, 6),
+        .output = col_text(s, 7),
+        .start_ms = sqlite3_column_int64(s, 8),
+        .stop_ms = sqlite3_column_int64(s, 9),
+    };
+    return fn(&e, arg);
+}
+
+int sfn_store_list_executions(struct sfn_store *st, const char *machine_name,
+                              const char *status, sfn_store_execution_fn fn, void *arg,
+                              struct err *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "%s WHERE (?1 IS NULL OR m.name = ?1) AND "
+             "(?2 IS NULL OR e.status = ?2) ORDER BY e.start_ms DESC, e.id DESC", list_sql);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_db_err(st, err, "cannot be read");
+    sqlite3_bind_text(s, 1, machine_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (emit_execution(s, fn, arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        store_db_err(st, err, "cannot be read");
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int sfn_store_get_execution(struct sfn_store *st, const char *arn_or_name,
+                            sfn_store_execution_fn fn, void *arg, struct err *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "%s WHERE e.arn = ?1 OR e.name = ?1 "
+             "ORDER BY (e.arn = ?1) DESC, e.id DESC LIMIT 1", list_sql);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_db_err(st, err, "cannot be read");
+    sqlite3_bind_text(s, 1, arn_or_name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int result = 1;
+    if (rc == SQLITE_ROW) {
+        emit_execution(s, fn, arg);
+        result = 0;
+    } else if (rc != SQLITE_DONE) {
+        result = store_db_err(st, err, "cannot be read");
+    }
+    sqlite3_finalize(s);
+    return result;
+}
+
+/* includeExecutionData = false: the events keep their shape without the data members. */
+static void strip_data(json_t *event)
+{
+    static const char *const members[] = {"input", "inputDetails", "output", "outputDetails",
+                                          "parameters"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(event, key, v) {
+        if (json_is_object(v)) {
+            for (size_t i = 0; i < ARRAY_LEN(members); i++)
+                json_object_del(v, members[i]);
+        }
+    }
+}
+
+long sfn_store_history(struct sfn_store *st, const char *arn, int64_t after_id, bool reverse,
+                       size_t limit, bool include_data, sfn_store_event_fn fn, void *arg,
+                       struct err *err)
+{
+    const char *sql =
+        reverse ? "SELECT h.id, h.event FROM history h JOIN executions e ON e.id = h.execution_id "
+                  "WHERE e.arn = ?1 AND h.id < ?2 ORDER BY h.id DESC LIMIT ?3"
+                : "SELECT h.id, h.event FROM history h JOIN executions e ON e.id = h.execution_id "
+                  "WHERE e.arn = ?1 AND h.id > ?2 ORDER BY h.id LIMIT ?3";
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_db_err(st, err, "cannot be read");
+    int64_t cursor = after_id > 0 ? after_id : (reverse ? INT64_MAX : 0);
+    long total = 0;
+    for (;;) {
+        size_t page = HISTORY_PAGE;
+        if (limit > 0 && limit - (size_t)total < page)
+            page = limit - (size_t)total;
+        if (page == 0)
+            break;
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, cursor);
+        sqlite3_bind_int64(s, 3, (int64_t)page);
+        size_t got = 0;
+        int rc;
+        bool stop = false;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            cursor = sqlite3_column_int64(s, 0);
+            json_error_t jerr;
+            json_t *e = json_loadb((const char *)sqlite3_column_blob(s, 1),
+                                   (size_t)sqlite3_column_bytes(s, 1), 0, &jerr);
+            if (e == NULL) {
+                err_set(err, STORE_ERR, "the store '%s' holds an unreadable event %lld: %s",
+                        st->path, (long long)cursor, jerr.text);
+                sqlite3_finalize(s);
+                return -1;
+            }
+            if (!include_data)
+                strip_data(e);
+            got++;
+            total++;
+            int r = fn(e, arg);
+            json_decref(e);
+            if (r != 0) {
+                stop = true;
+                break;
+            }
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            store_db_err(st, err, "cannot be read");
+            sqlite3_finalize(s);
+            return -1;
+        }
+        if (stop || got < page)
+            break;
+    }
+    sqlite3_finalize(s);
+    return total;
+}

@@ -1,0 +1,351 @@
+/* store/store.c - opening the SQLite store: checks on the directory and the file, one writer
+ * at a time (flock), WAL, foreign keys, the durability setting, schema migrations by
+ * PRAGMA user_version, and the prepared statements the commit path reuses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/internal.h"
+#include "util/xalloc.h"
+
+/* Schema migrations: migrations[v - 1] takes a database from version v - 1 to v. */
+static const char *const migrations[] = {
+    /* 1: state machines and their revisions, executions, history, checkpoints */
+    "CREATE TABLE state_machines ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  arn TEXT NOT NULL UNIQUE,"
+    "  type TEXT NOT NULL CHECK (type IN ('STANDARD', 'EXPRESS')),"
+    "  role_arn TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  revision_id INTEGER"
+    ");"
+    "CREATE TABLE state_machine_revisions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  machine_id INTEGER NOT NULL REFERENCES state_machines(id) ON DELETE CASCADE,"
+    "  revision INTEGER NOT NULL,"
+    "  definition TEXT NOT NULL,"
+    "  role_arn TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  UNIQUE (machine_id, revision)"
+    ");"
+    "CREATE TABLE executions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  arn TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  machine_id INTEGER NOT NULL REFERENCES state_machines(id),"
+    "  revision_id INTEGER NOT NULL REFERENCES state_machine_revisions(id),"
+    "  status TEXT NOT NULL,"
+    "  input TEXT NOT NULL,"
+    "  output TEXT,"
+    "  error TEXT,"
+    "  cause TEXT,"
+    "  start_ms INTEGER NOT NULL,"
+    "  stop_ms INTEGER"
+    ");"
+    "CREATE INDEX executions_by_machine ON executions (machine_id, start_ms);"
+    "CREATE INDEX executions_by_name ON executions (name);"
+    "CREATE INDEX executions_running ON executions (status) WHERE status = 'RUNNING';"
+    "CREATE TABLE history ("
+    "  execution_id INTEGER NOT NULL REFERENCES executions(id) ON DELETE CASCADE,"
+    "  id INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  PRIMARY KEY (execution_id, id)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE checkpoints ("
+    "  execution_id INTEGER PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,"
+    "  data TEXT NOT NULL"
+    ");",
+};
+
+static const char *const statements[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INS_EXEC] =
+        "INSERT INTO executions (arn, name, machine_id, revision_id, status, input, start_ms) "
+        "VALUES (?1, ?2, (SELECT machine_id FROM state_machine_revisions WHERE id = ?3), ?3, "
+        "'RUNNING', ?4, ?5)",
+    [ST_INS_EVENT] =
+        "INSERT INTO history (execution_id, id, type, ts_ms, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_PUT_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints (execution_id, data) VALUES (?1, ?2)",
+    [ST_END_EXEC] = "UPDATE executions SET status = ?2, output = ?3, error = ?4, cause = ?5, "
+                    "stop_ms = ?6 WHERE id = ?1",
+    [ST_DEL_CHECKPOINT] = "DELETE FROM checkpoints WHERE execution_id = ?1",
+    [ST_EVENTS_COUNT] = "SELECT count(*) FROM history WHERE execution_id = ?1",
+    [ST_FIND_MACHINE] = "SELECT id, revision_id FROM state_machines WHERE name = ?1",
+    [ST_INS_MACHINE] = "INSERT INTO state_machines (name, arn, type, role_arn, created_ms) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_CUR_REVISION] = "SELECT id, revision, definition FROM state_machine_revisions "
+                        "WHERE machine_id = ?1 ORDER BY revision DESC LIMIT 1",
+    [ST_INS_REVISION] = "INSERT INTO state_machine_revisions (machine_id, revision, definition, "
+                        "role_arn, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_SET_REVISION] = "UPDATE state_machines SET revision_id = ?2, role_arn = ?3 WHERE id = ?1",
+    [ST_EXEC_EXISTS] = "SELECT 1 FROM executions WHERE arn = ?1",
+};
+
+int store_db_err(struct sfn_store *st, struct err *err, const char *what)
+{
+    int code = st->db != NULL ? sqlite3_extended_errcode(st->db) : SQLITE_ERROR;
+    const char *msg = st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(code);
+    int prim = code & 0xff;
+    if (prim == SQLITE_FULL)
+        return err_set(err, STORE_ERR, "the store '%s' %s: the disk or the database is full (%s)",
+                       st->path, what, msg);
+    if (prim == SQLITE_NOTADB || prim == SQLITE_CORRUPT)
+        return err_set(err, STORE_ERR, "the store '%s' %s: the file is not an sfn database or is "
+                       "corrupt (%s)", st->path, what, msg);
+    if (prim == SQLITE_READONLY || prim == SQLITE_PERM || prim == SQLITE_CANTOPEN)
+        return err_set(err, STORE_ERR, "the store '%s' %s: it cannot be written (%s)", st->path,
+                       what, msg);
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        return err_set(err, STORE_ERR, "the store '%s' %s: the database is locked by another "
+                       "process (%s)", st->path, what, msg);
+    return err_set(err, STORE_ERR, "the store '%s' %s: %s", st->path, what, msg);
+}
+
+sqlite3_stmt *store_stmt(struct sfn_store *st, int i)
+{
+    sqlite3_stmt *s = st->stmt[i];
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+static int exec_sql(struct sfn_store *st, const char *sql, struct err *err, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    sqlite3_free(msg);
+    return store_db_err(st, err, what);
+}
+
+/* Reads one integer PRAGMA. */
+static int pragma_int(struct sfn_store *st, const char *sql, int64_t *out, struct err *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_db_err(st, err, "cannot be opened");
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_db_err(st, err, "cannot be opened");
+    return 0;
+}
+
+/* The directory must exist and be writable; an existing file must be a writable file. */
+static int check_path(const char *path, bool read_only, struct err *err)
+{
+    char *copy = xstrdup(path);
+    char *dir = dirname(copy);
+    struct stat sb;
+    int rc = 0;
+    if (stat(path, &sb) == 0) {
+        if (!S_ISREG(sb.st_mode))
+            rc = err_set(err, STORE_ERR, "cannot open the store '%s': it is not a regular file",
+                         path);
+        else if (!read_only && access(path, R_OK | W_OK) != 0)
+            rc = err_set(err, STORE_ERR, "cannot open the store '%s': the file is read-only",
+                         path);
+        else if (!read_only && access(dir, W_OK | X_OK) != 0)
+            rc = err_set(err, STORE_ERR, "cannot open the store '%s': the directory '%s' is not "
+                         "writable (SQLite keeps its write-ahead log next to the file)", path, dir);
+    } else if (read_only) {
+        rc = err_set(err, STORE_ERR, "cannot open the store '%s': %s", path, strerror(errno));
+    } else if (stat(dir, &sb) != 0) {
+        rc = err_set(err, STORE_ERR, "cannot open the store '%s': the directory '%s' does not "
+                     "exist", path, dir);
+    } else if (!S_ISDIR(sb.st_mode)) {
+        rc = err_set(err, STORE_ERR, "cannot open the store '%s': '%s' is not a directory", path,
+                     dir);
+    } else if (access(dir, W_OK | X_OK) != 0) {
+        rc = err_set(err, STORE_ERR, "cannot open the store '%s': the directory '%s' is not "
+                     "writable", path, dir);
+    }
+    free(copy);
+    return rc;
+}
+
+/* One writer per file: the lock is held on the database file itself until close. The file
+ * is created here, so that it gets mode 0600. */
+static int take_lock(struct sfn_store *st, struct err *err)
+{
+    st->lock_fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (st->lock_fd < 0)
+        return err_set(err, STORE_ERR, "cannot open the store '%s': %s", st->path,
+                       strerror(errno));
+    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(st->lock_fd);
+        st->lock_fd = -1;
+        if (e == EWOULDBLOCK)
+            return err_set(err, STORE_ERR, "the store '%s' is in use by another sfn process "
+                           "(only one may run its executions at a time)", st->path);
+        return err_set(err, STORE_ERR, "cannot lock the store '%s': %s", st->path, strerror(e));
+    }
+    return 0;
+}
+
+/* Checks that the file is ours and not from a newer sfn, then migrates it. */
+static int schema(struct sfn_store *st, struct err *err)
+{
+    int64_t version = 0, app = 0, tables = 0;
+    if (pragma_int(st, "PRAGMA user_version", &version, err) != 0 ||
+        pragma_int(st, "PRAGMA application_id", &app, err) != 0 ||
+        pragma_int(st, "SELECT count(*) FROM sqlite_master", &tables, err) != 0)
+        return -1;
+    if ((app != 0 && app != STORE_APPLICATION_ID) || (app == 0 && tables > 0))
+        return err_set(err, STORE_ERR, "the store '%s' is not an sfn database (it is an SQLite "
+                       "database of another application)", st->path);
+    if (version > STORE_SCHEMA_VERSION)
+        return err_set(err, STORE_ERR, "the store '%s' has schema version %lld, newer than this "
+                       "sfn understands (%d): use the sfn that wrote it, or a newer one",
+                       st->path, (long long)version, STORE_SCHEMA_VERSION);
+    if (version == STORE_SCHEMA_VERSION)
+        return 0;
+    if (st->read_only)
+        return err_set(err, STORE_ERR, "the store '%s' has schema version %lld and needs a "
+                       "migration: open it for writing once (sfn resume)", st->path,
+                       (long long)version);
+    if (exec_sql(st, "BEGIN IMMEDIATE", err, "cannot be migrated") != 0)
+        return -1;
+    for (int64_t v = version + 1; v <= STORE_SCHEMA_VERSION; v++) {
+        if (exec_sql(st, migrations[v - 1], err, "cannot be migrated") != 0) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; PRAGMA application_id = %d;",
+             STORE_SCHEMA_VERSION, STORE_APPLICATION_ID);
+    if (exec_sql(st, sql, err, "cannot be migrated") != 0 ||
+        exec_sql(st, "COMMIT", err, "cannot be migrated") != 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int settings(struct sfn_store *st, struct err *err)
+{
+    if (exec_sql(st, "PRAGMA foreign_keys = ON", err, "cannot be opened") != 0)
+        return -1;
+    sqlite3_busy_timeout(st->db, 5000);
+    if (st->read_only)
+        return 0;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK)
+        return store_db_err(st, err, "cannot be opened");
+    int rc = sqlite3_step(s);
+    bool wal = rc == SQLITE_ROW &&
+               strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW)
+        return store_db_err(st, err, "cannot be opened");
+    if (!wal)
+        return err_set(err, STORE_ERR, "the store '%s' cannot use write-ahead logging here",
+                       st->path);
+    static const char *const sync[] = {
+        [SFN_DURABILITY_FULL] = "PRAGMA synchronous = FULL",
+        [SFN_DURABILITY_NORMAL] = "PRAGMA synchronous = NORMAL",
+        [SFN_DURABILITY_OFF] = "PRAGMA synchronous = OFF",
+    };
+    if (exec_sql(st, sync[st->opt.durability], err, "cannot be opened") != 0)
+        return -1;
+    /* checkpoints rewrite the same rows every turn: let the WAL grow a little more */
+    if (exec_sql(st, "PRAGMA wal_autocheckpoint = 4000", err, "cannot be opened") != 0)
+        return -1;
+    if (st->opt.max_bytes > 0) {
+        int64_t page = 4096;
+        if (pragma_int(st, "PRAGMA page_size", &page, err) != 0)
+            return -1;
+        char sql[96];
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+                 (long long)(st->opt.max_bytes / (page > 0 ? page : 4096)));
+        if (exec_sql(st, sql, err, "cannot be opened") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct sfn_store *sfn_store_open(const char *path, const struct sfn_store_options *opt,
+                                 struct err *err)
+{
+    if (path == NULL || path[0] == '\0')
+        return err_set(err, STORE_ERR, "no store path given"), NULL;
+    struct sfn_store *st = xcalloc(1, sizeof(*st));
+    st->path = xstrdup(path);
+    st->lock_fd = -1;
+    if (opt != NULL)
+        st->opt = *opt;
+    if (st->opt.durability > SFN_DURABILITY_OFF)
+        st->opt.durability = SFN_DURABILITY_FULL;
+    st->read_only = st->opt.read_only;
+    buf_init(&st->scratch);
+    if (check_path(path, st->read_only, err) != 0 ||
+        (!st->read_only && take_lock(st, err) != 0)) {
+        sfn_store_close(st);
+        return NULL;
+    }
+    int flags = (st->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        store_db_err(st, err, "cannot be opened");
+        sfn_store_close(st);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    if (settings(st, err) != 0 || schema(st, err) != 0) {
+        sfn_store_close(st);
+        return NULL;
+    }
+    for (int i = 0; i < ST_COUNT && !st->read_only; i++) {
+        if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->stmt[i], NULL) != SQLITE_OK) {
+            store_db_err(st, err, "cannot be opened");
+            sfn_store_close(st);
+            return NULL;
+        }
+    }
+    return st;
+}
+
+void sfn_store_close(struct sfn_store *st)
+{
+    if (st == NULL)
+        return;
+    /* the engine was freed first (its last commit came through here) */
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    if (st->db != NULL)
+        sqlite3_close(st->db);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd); /* after SQLite's own descriptors: this releases the flock */
+    buf_release(&st->scratch);
+    free(st->path);
+    free(st);
+}
+
+static const struct sfn_persist_ops store_persist_ops = {.commit = store_commit};
+
+int sfn_store_attach(struct sfn_store *st, struct sfn_engine *eng, struct err *err)
+{
+    if (st->read_only)
+        return err_set(err, STORE_ERR, "the store '%s' was opened read-only", st->path);
+    if (st->eng != NULL && st->eng != eng)
+        return err_set(err, STORE_ERR, "the store '%s' is already attached to an engine",
+                       st->path);
+    st->eng = eng;
+    sfn_engine_set_persist(eng, &store_persist_ops, st);
+    return 0;
+}
