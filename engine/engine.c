@@ -328,15 +328,19 @@ static void on_prepare(uv_prepare_t *h)
             ex->ev_delivered = total;
         while (ex->ev_delivered < total) /* on_event must not free executions */
             ex->on_event(ex, ex->ev_delivered++, ex->arg);
-        if (eng->persist != NULL && !ex->dirty)
+        if (eng->persist != NULL && !ex->dirty && !eng->keep_history)
             hist_evict(ex);
     }
     deliver_done(eng);
+    bool handed = false;
     while (eng->dstart_head != NULL && !eng->persist_failed) {
         struct sfn_task *t = eng->dstart_head;
         engine_undefer_start(eng, t);
         task_hand_over(t, false);
+        handed = true;
     }
+    if (handed && eng->virtual_clock)
+        engine_wake(eng); /* virtual time may now jump past attempts nobody will answer */
     if (eng->dirty_head == NULL && eng->done_head == NULL && eng->dstart_head == NULL)
         uv_prepare_stop(&eng->prepare);
 }
@@ -895,6 +899,11 @@ int64_t sfn_execution_persist_id(const struct sfn_execution *ex)
 void sfn_execution_set_persist_id(struct sfn_execution *ex, int64_t id)
 {
     ex->persist_id = id;
+}
+
+void sfn_engine_keep_history(struct sfn_engine *eng, bool keep)
+{
+    eng->keep_history = keep;
 }
 
 void sfn_engine_set_persist(struct sfn_engine *eng, const struct sfn_persist_ops *ops,

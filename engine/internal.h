@@ -200,6 +200,7 @@ struct sfn_engine {
     const struct sfn_persist_ops *persist; /* NULL: nothing is persisted */
     void *persist_arg;
     bool persist_failed;        /* a commit failed: the engine has stopped */
+    bool keep_history;          /* keep committed events in memory too */
     struct err persist_err;
     struct sfn_execution *dirty_head; /* executions changed in this turn */
     struct sfn_task *dstart_head, *dstart_tail; /* task starts held until the commit */

@@ -223,6 +223,9 @@ struct sfn_persist_ops {
     int (*commit)(void *arg, struct sfn_execution *const *changed, size_t n, struct err *err);
 };
 
+/* With persistence on, committed events are dropped from memory (a waiting execution keeps
+ * no history in RAM); `keep` true keeps them too (small embedded runs, tests). */
+void sfn_engine_keep_history(struct sfn_engine *eng, bool keep);
 /* Turns persistence on (before any execution starts) or off (ops NULL). */
 void sfn_engine_set_persist(struct sfn_engine *eng, const struct sfn_persist_ops *ops,
                             void *arg);

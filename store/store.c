@@ -196,8 +196,9 @@ static int take_lock(struct sfn_store *st, struct err *err)
     return 0;
 }
 
-/* Checks that the file is ours and not from a newer sfn, then migrates it. */
-static int schema(struct sfn_store *st, struct err *err)
+/* Checks, before anything is written, that the file is ours and not from a newer sfn;
+ * *version gets its schema version. */
+static int schema_check(struct sfn_store *st, int64_t *version_out, struct err *err)
 {
     int64_t version = 0, app = 0, tables = 0;
     if (pragma_int(st, "PRAGMA user_version", &version, err) != 0 ||
@@ -211,6 +212,12 @@ static int schema(struct sfn_store *st, struct err *err)
         return err_set(err, STORE_ERR, "the store '%s' has schema version %lld, newer than this "
                        "sfn understands (%d): use the sfn that wrote it, or a newer one",
                        st->path, (long long)version, STORE_SCHEMA_VERSION);
+    *version_out = version;
+    return 0;
+}
+
+static int schema_migrate(struct sfn_store *st, int64_t version, struct err *err)
+{
     if (version == STORE_SCHEMA_VERSION)
         return 0;
     if (st->read_only)
@@ -238,9 +245,6 @@ static int schema(struct sfn_store *st, struct err *err)
 
 static int settings(struct sfn_store *st, struct err *err)
 {
-    if (exec_sql(st, "PRAGMA foreign_keys = ON", err, "cannot be opened") != 0)
-        return -1;
-    sqlite3_busy_timeout(st->db, 5000);
     if (st->read_only)
         return 0;
     sqlite3_stmt *s = NULL;
@@ -305,7 +309,11 @@ struct sfn_store *sfn_store_open(const char *path, const struct sfn_store_option
         return NULL;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    if (settings(st, err) != 0 || schema(st, err) != 0) {
+    sqlite3_busy_timeout(st->db, 5000);
+    int64_t version = 0;
+    if (exec_sql(st, "PRAGMA foreign_keys = ON", err, "cannot be opened") != 0 ||
+        schema_check(st, &version, err) != 0 || settings(st, err) != 0 ||
+        schema_migrate(st, version, err) != 0) {
         sfn_store_close(st);
         return NULL;
     }

@@ -17,6 +17,11 @@
  * The Task resources the cases use are registered here (see `resources` below). After the
  * directory cases, C checks cover what data cannot express: task tokens are unique per
  * attempt and identical when the same execution (same name) runs again.
+ *
+ * With SFN_TEST_STORE=DIR every case runs again on a store (DIR/engine.db, durability off,
+ * history also kept in memory): task starts wait for the commit of their turn, and the
+ * store must then hold exactly the in-memory history (event by event, data included), the
+ * status and the output.
  * Run from the repository root; the last line is "N passed, N failed". */
 #include <dirent.h>
 #include <inttypes.h>
@@ -297,7 +302,11 @@ struct run {
     bool done;               /* on_done was called */
     bool hung;               /* the watchdog fired */
     double real_ms;          /* real time the loop ran */
+    struct sfn_store *store; /* SFN_TEST_STORE */
 };
+
+static const char *store_dir;
+static int store_seq;
 
 static void on_done(struct sfn_execution *ex, void *arg)
 {
@@ -340,6 +349,19 @@ static void run_init(struct run *r, const struct run_opts *opt)
     struct sfn_engine_options eo = {opt->virtual_clock, -1, opt->seed, NULL, NULL, 0};
     r->eng = sfn_engine_new(&r->loop, &eo);
     r->created_ms = wall_ms();
+    if (store_dir != NULL) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/engine-%d.db", store_dir, store_seq++);
+        remove(path);
+        struct sfn_store_options so = {SFN_DURABILITY_OFF, 0, false, NULL, NULL};
+        struct err err = ERR_INIT;
+        r->store = sfn_store_open(path, &so, &err);
+        if (r->store == NULL || sfn_store_attach(r->store, r->eng, &err) != 0) {
+            fprintf(stderr, "cannot open a store in %s: %s\n", store_dir, err.cause);
+            abort();
+        }
+        sfn_engine_keep_history(r->eng, true);
+    }
     for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
         struct binding *b = &r->h.bind[resources[i].kind];
         b->h = &r->h;
@@ -365,6 +387,7 @@ static int run_exec(struct run *r, const char *def, json_t *input, struct err *e
     r->ex = sfn_execution_start(r->eng, r->m, input, &eo, err);
     if (r->ex == NULL)
         return -1;
+    uv_update_time(&r->loop); /* opening a store may have taken a while */
     if (r->opt->stop_after_ms >= 0)
         uv_timer_start(&r->stop_timer, on_stop_timer, (uint64_t)r->opt->stop_after_ms, 0);
     uv_timer_start(&r->watchdog, on_watchdog, WATCHDOG_MS, 0);
@@ -385,6 +408,8 @@ static void run_end(struct tl *t, struct run *r, const char *where)
     uv_close((uv_handle_t *)&r->stop_timer, NULL);
     uv_close((uv_handle_t *)&r->watchdog, NULL);
     uv_run(&r->loop, UV_RUN_DEFAULT);
+    sfn_store_close(r->store);
+    r->store = NULL;
     int rc = uv_loop_close(&r->loop);
     tl_check(t, rc == 0, where, "uv_loop_close() = %d (%s): a handle was left open", rc,
              rc != 0 ? uv_err_name(rc) : "");
@@ -487,6 +512,66 @@ static double event_ts_ms(struct sfn_execution *ex, size_t i)
 /* Checks that hold for every finished execution (api.md 7.2, 7.4 rule 1, asl.md 12): ids
  * 1..n, previousEventId before the event, timestamps non-decreasing, ExecutionStarted first
  * and an Execution* end event last. */
+struct stored {
+    struct sfn_execution *ex;
+    json_t *events; /* what the store returned */
+    char status[32];
+    json_t *output;
+};
+
+static int stored_event(json_t *e, void *arg)
+{
+    json_array_append(((struct stored *)arg)->events, e);
+    return 0;
+}
+
+static int stored_execution(const struct sfn_store_execution *e, void *arg)
+{
+    struct stored *s = arg;
+    snprintf(s->status, sizeof(s->status), "%s", e->status);
+    s->output = e->output != NULL ? json_loads(e->output, JSON_DECODE_ANY, NULL) : NULL;
+    return 0;
+}
+
+/* SFN_TEST_STORE: the store holds what the engine has in memory. */
+static void check_store(struct tl *t, struct run *r, const char *where)
+{
+    struct stored s = {r->ex, json_array(), "", NULL};
+    struct err err = ERR_INIT;
+    const char *arn = sfn_execution_arn(r->ex);
+    int rc = sfn_store_get_execution(r->store, arn, stored_execution, &s, &err);
+    tl_check(t, rc == 0, where, "store: the execution is not stored (%s)",
+             err.cause != NULL ? err.cause : "not found");
+    long n = sfn_store_history(r->store, arn, 0, false, 0, true, stored_event, &s, &err);
+    size_t want = sfn_execution_history_size(r->ex);
+    tl_check(t, n == (long)want, where, "store: %ld events stored, %zu in memory", n, want);
+    for (size_t i = 0; i < want && i < json_array_size(s.events); i++) {
+        json_t *mem = sfn_execution_event(r->ex, i, true);
+        bool same = json_equal(mem, json_array_get(s.events, i));
+        if (!same) {
+            char *a = json_dumps(mem, JSON_COMPACT);
+            char *b = json_dumps(json_array_get(s.events, i), JSON_COMPACT);
+            tl_check(t, false, where, "store: event %zu differs:\n  memory %s\n  stored %s",
+                     i + 1, a, b);
+            free(a);
+            free(b);
+        }
+        json_decref(mem);
+        if (!same)
+            break;
+    }
+    const char *status = sfn_status_name(sfn_execution_status(r->ex));
+    tl_check(t, rc != 0 || strcmp(s.status, status) == 0, where,
+             "store: status %s, in memory %s", s.status, status);
+    json_t *out = sfn_execution_output(r->ex);
+    tl_check(t, rc != 0 || (out == NULL && s.output == NULL) ||
+                    (out != NULL && s.output != NULL && json_value_equal(out, s.output)),
+             where, "store: the output differs from the one in memory");
+    json_decref(s.output);
+    json_decref(s.events);
+    err_clear(&err);
+}
+
 static void check_invariants(struct tl *t, struct sfn_execution *ex, const char *where)
 {
     size_t n = sfn_execution_history_size(ex);
@@ -629,6 +714,22 @@ static void check_calls(struct tl *t, const struct harness *h, json_t *want, con
         }
         static const char *const fields[] = {"started", "completed", "cancelled"};
         const int got[] = {h->calls[k].started, h->calls[k].completed, h->calls[k].cancelled};
+        if (store_dir != NULL) {
+            /* on a store, starts wait for their turn's commit: an attempt abandoned in the
+             * turn that scheduled it is never handed over, so it is neither started nor
+             * cancelled; exactly as many of each are missing */
+            json_int_t ws = json_integer_value(json_object_get(v, "started"));
+            json_int_t wc = json_integer_value(json_object_get(v, "cancelled"));
+            json_int_t missing = ws - got[0];
+            tl_check(t, missing >= 0 && wc - got[2] == missing, where,
+                     "test:%s: started %d (expected %" JSON_INTEGER_FORMAT "), cancelled %d "
+                     "(expected %" JSON_INTEGER_FORMAT ")", name, got[0], ws, got[2], wc);
+            json_t *n = json_object_get(v, "completed");
+            tl_check(t, n == NULL || json_integer_value(n) == got[1], where,
+                     "test:%s completed: expected %" JSON_INTEGER_FORMAT ", got %d", name,
+                     json_integer_value(n), got[1]);
+            continue;
+        }
         for (int f = 0; f < 3; f++) {
             json_t *n = json_object_get(v, fields[f]);
             if (n == NULL)
@@ -790,6 +891,8 @@ static void run_case(struct tl *t, const char *name)
         v = json_object_get(expect, "elapsed_ms");
         if (v != NULL)
             check_elapsed(t, r.ex, v, where);
+        if (r.store != NULL)
+            check_store(t, &r, where);
         v = json_object_get(expect, "real_ms_max");
         double real_max = v != NULL ? json_number(v) : opt.virtual_clock ? REAL_MS_MAX_DEFAULT
                                                                          : 0;
@@ -911,6 +1014,9 @@ static void check_tokens(struct tl *t)
 int main(void)
 {
     struct tl t = {0, 0};
+    store_dir = getenv("SFN_TEST_STORE");
+    if (store_dir != NULL && store_dir[0] == '\0')
+        store_dir = NULL;
     int count = 0;
     run_dir_cases(&t, &count);
     printf("%d engine cases\n", count);
