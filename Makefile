@@ -28,14 +28,14 @@ CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/unit/*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TOOL_SRC := $(wildcard tests/crash/*.c)
-TOOL_BIN := $(TOOL_SRC:tests/crash/%.c=$(BUILD)/tools/%)
+TOOL_SRC := $(wildcard tests/crash/*.c bench/*.c)
+TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
 EX_SRC   := $(wildcard examples/embed/*.c)
 EX_BIN   := $(EX_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 
 DEB_PKGS := build-essential pkg-config libjansson-dev libuv1-dev libcurl4-openssl-dev \
             libssl-dev libsqlite3-dev libhttp-parser-dev python3 python3-botocore \
-            python3-boto3
+            python3-boto3 openssl awscli
 
 .PHONY: all test check bench deps clean run-example tests-bin
 .SECONDARY:
@@ -66,6 +66,10 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/crash/%.o $(BUILD)/libsfn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libsfn.a $(LDLIBS)
 
+$(BUILD)/tools/%: $(BUILD)/obj/bench/%.o $(BUILD)/libsfn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libsfn.a $(LDLIBS)
+
 tests-bin: all $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
 
 test: tests-bin
@@ -74,8 +78,9 @@ test: tests-bin
 check:
 	$(MAKE) SANITIZE=address,undefined test
 
-bench: all
+bench: all $(BUILD)/tools/storebench
 	@python3 bench/run.py --sfn $(BUILD)/sfn
+	@python3 bench/store.py --build $(BUILD)
 
 run-example: all
 	$(BUILD)/sfn run examples/hello/definition.json --input-file examples/hello/input.json

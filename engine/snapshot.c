@@ -212,6 +212,22 @@ static json_t *take(json_t *o, const char *key)
     return v != NULL && !json_is_null(v) ? json_incref(v) : NULL;
 }
 
+/* take() that shares `like` instead when the value is equal to it: a snapshot spells out
+ * each occurrence of a document that the running execution held once (the execution input,
+ * a state's input and its effective input), and a restored execution should not take more
+ * memory than the one that was written out. */
+static json_t *take_shared(json_t *o, const char *key, json_t *like, json_t *like2)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL || json_is_null(v))
+        return NULL;
+    if (like != NULL && json_equal(v, like))
+        return json_incref(like);
+    if (like2 != NULL && json_equal(v, like2))
+        return json_incref(like2);
+    return json_incref(v);
+}
+
 static struct frame *frame_restore(struct rs *r, struct frame *parent, enum frame_kind kind,
                                    size_t index, const struct asl_states *states, json_t *j)
 {
@@ -223,7 +239,9 @@ static struct frame *frame_restore(struct rs *r, struct frame *parent, enum fram
                 ex->sm->name);
         return NULL;
     }
-    struct frame *f = frame_new(ex, parent, kind, index, states, take(j, "input"));
+    struct frame *f = frame_new(ex, parent, kind, index, states,
+                                take_shared(j, "input", ex->input,
+                                            parent != NULL ? parent->eff_input : NULL));
     f->st = st;
     f->phase = (enum frame_phase)phase;
     f->entered = json_is_true(json_object_get(j, "entered"));
@@ -238,7 +256,7 @@ static struct frame *frame_restore(struct rs *r, struct frame *parent, enum fram
         for (size_t i = 0; i < st->n_retry && i < json_array_size(rc); i++)
             f->retry_counts[i] = (int)json_integer_value(json_array_get(rc, i));
     }
-    f->eff_input = take(j, "eff_input");
+    f->eff_input = take_shared(j, "eff_input", f->input, ex->input);
     if (f->phase == FR_DONE) {
         json_t *failed = json_object_get(j, "failed");
         if (failed != NULL) {

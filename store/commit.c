@@ -39,7 +39,8 @@ static void bind_json(struct sfn_store *st, sqlite3_stmt *s, int i, const json_t
     }
     buf_reset(&st->scratch);
     json_compact_append(&st->scratch, v);
-    sqlite3_bind_text(s, i, buf_cstr(&st->scratch), (int)st->scratch.len, SQLITE_TRANSIENT);
+    /* static: the scratch buffer is not touched again before the statement is stepped */
+    sqlite3_bind_text(s, i, buf_cstr(&st->scratch), (int)st->scratch.len, SQLITE_STATIC);
 }
 
 static const char *type_name(enum sfn_machine_type t)

@@ -266,6 +266,11 @@ static int settings(struct sfn_store *st, struct err *err)
     };
     if (exec_sql(st, sync[st->opt.durability], err, "cannot be opened") != 0)
         return -1;
+    /* a Map's checkpoint is rewritten every turn: keep its pages in memory, read through
+     * mmap rather than pread copies */
+    if (exec_sql(st, "PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456", err,
+                 "cannot be opened") != 0)
+        return -1;
     /* checkpoints rewrite the same rows every turn: let the WAL grow a little more */
     if (exec_sql(st, "PRAGMA wal_autocheckpoint = 4000", err, "cannot be opened") != 0)
         return -1;
