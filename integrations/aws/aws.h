@@ -193,11 +193,16 @@ const char *aws_env_getenv(void *arg, const char *name);
 
 /* Settings of the engine itself, which beat the environment and the files. */
 struct aws_config_opts {
-    const char *profile;      /* NULL: AWS_DEFAULT_PROFILE, AWS_PROFILE, "default". An explicit
+    const char *profile;      /* NULL: AWS_PROFILE, AWS_DEFAULT_PROFILE, "default". An explicit
                                  profile also disables environment credentials (botocore) */
     const char *region;       /* NULL: AWS_REGION, AWS_DEFAULT_REGION, the profile's region */
     const char *endpoint_url; /* NULL: the §7.3 lookup, then the service's public host */
+    unsigned process_timeout_ms; /* credential_process is killed after this long;
+                                    0: AWS_CREDS_PROCESS_TIMEOUT_MS */
 };
+
+/* How long credential_process may run by default (botocore waits forever; a daemon should not). */
+#define AWS_CREDS_PROCESS_TIMEOUT_MS 60000
 
 /* Resolved configuration: profile, files, region, endpoints, credential source. */
 struct aws_config;
@@ -208,11 +213,41 @@ struct aws_config;
  * config, or NULL with err set (AWS_ERR_CLIENT). */
 struct aws_config *aws_config_new(const struct aws_env *env, const struct aws_config_opts *opts,
                                   struct err *err);
+/* A credential_process still running is killed; its handles close on the next run of its
+ * loop (waiters must have gone: their callbacks never fire). */
 void aws_config_free(struct aws_config *c);
 /* The selected profile name. Borrowed. */
 const char *aws_config_profile(const struct aws_config *c);
 /* The region (integrations.md §7.2), or NULL when none is configured. Borrowed. */
 const char *aws_config_region(const struct aws_config *c);
+/* Where the region came from, in the words of `aws configure list`'s Type column: "engine"
+ * (opts.region), "env", "config-file" (the profile, either file), or NULL when none. Static. */
+const char *aws_config_region_source(const struct aws_config *c);
+/* The CA bundle for TLS verification: AWS_CA_BUNDLE, else the profile's ca_bundle ("~/"
+ * expanded), else NULL (the system's). Borrowed. */
+const char *aws_config_ca_bundle(const struct aws_config *c);
+
+/* Retry modes of the AWS SDKs ("Retry behavior", SDKs and Tools Reference Guide;
+ * integrations.md §6.3). Adaptive mode is not supported: asking for it is an error. */
+enum aws_retry_mode {
+    AWS_RETRY_DEFAULT = 0, /* not set: the config's, else standard */
+    AWS_RETRY_STANDARD,    /* 3 attempts, full-jitter back-off capped at 20 s, retry budget */
+    AWS_RETRY_LEGACY,      /* botocore's legacy: 5 attempts, rand * 2^(n-1) s, no budget */
+};
+
+struct aws_retry_config {
+    enum aws_retry_mode mode;  /* AWS_RETRY_DEFAULT when neither place sets it */
+    unsigned max_attempts;     /* attempts in total, first included; 0 when not set */
+    const char *mode_source;   /* "env" (AWS_RETRY_MODE), "config-file" (retry_mode), or NULL */
+    const char *attempts_source; /* "env" (AWS_MAX_ATTEMPTS), "config-file" (max_attempts), or
+                                    NULL */
+};
+
+/* The retry settings of the environment and the profile: AWS_RETRY_MODE, else retry_mode;
+ * AWS_MAX_ATTEMPTS, else max_attempts. Returns 0, or -1 with err set (AWS_ERR_CLIENT): a mode
+ * other than standard, legacy and adaptive; adaptive (not supported); an attempt count that is
+ * not an integer >= 1. */
+int aws_config_retry(const struct aws_config *c, struct aws_retry_config *out, struct err *err);
 
 /* credential_process credentials are fetched again this long before their Expiration
  * (botocore's mandatory refresh window). */
@@ -222,12 +257,30 @@ const char *aws_config_region(const struct aws_config *c);
  * profile is explicit), the credentials file's profile, credential_process, the config file's
  * profile. Assume-role, web identity and SSO profiles are reported as unsupported; container
  * and instance-metadata credentials are not looked for. credential_process runs the command
- * (split like a POSIX shell would, no shell involved) the first time and again when `now` is
- * within AWS_CREDS_REFRESH_MARGIN of its Expiration; it BLOCKS until the command exits, so
- * call it off the event loop or accept the stall (a few ms for a local script). Returns a
- * borrowed pointer valid until the next call or aws_config_free(), or NULL with err set
- * (AWS_ERR_CLIENT; the cause never holds a secret). */
+ * (split like a POSIX shell would, no shell involved; stdin /dev/null; its own process group,
+ * killed after opts.process_timeout_ms) the first time and again when `now` is within
+ * AWS_CREDS_REFRESH_MARGIN of its Expiration. This form BLOCKS while the command runs (on a
+ * private loop): on the engine's loop use aws_config_creds_async(). Must not be called while
+ * an asynchronous run is in progress. Returns a borrowed pointer valid until the next call or
+ * aws_config_free(), or NULL with err set (AWS_ERR_CLIENT; the cause never holds a secret). */
 const struct aws_creds *aws_config_creds(struct aws_config *c, time_t now, struct err *err);
+
+/* Fires once when the credential_process run a caller waited on has ended: `creds` (borrowed,
+ * as from aws_config_creds) on success, else NULL and `err` (borrowed) set. */
+typedef void (*aws_creds_ready_fn)(const struct aws_creds *creds, const struct err *err,
+                                   void *arg);
+
+/* aws_config_creds() for code on `loop`, which never blocks. When no command must run, returns
+ * the credentials (borrowed, as aws_config_creds) and `ready` never fires. When one must, starts
+ * it on `loop` with uv_spawn (or joins the run in progress: one run serves every waiter),
+ * returns NULL with *pending set, and `ready` fires later from `loop`. Otherwise returns NULL
+ * with *pending false and err set; `ready` never fires. */
+const struct aws_creds *aws_config_creds_async(struct aws_config *c, uv_loop_t *loop,
+                                               time_t now, aws_creds_ready_fn ready, void *arg,
+                                               bool *pending, struct err *err);
+/* Stops waiting: `ready` will not fire for this (ready, arg). The run goes on; its result is
+ * kept for the next caller. */
+void aws_config_creds_unwait(struct aws_config *c, aws_creds_ready_fn ready, void *arg);
 
 /* The endpoint for `svc` in `region` (integrations.md §7.3): opts.endpoint_url, then unless
  * ignored (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / ignore_configured_endpoint_urls)
@@ -241,10 +294,11 @@ int aws_config_endpoint(const struct aws_config *c, const struct aws_service *sv
 /* ---- HTTP client (http.c) -------------------------------------------------------------------
  *
  * Asynchronous HTTPS on the engine's libuv loop through libcurl's multi-socket interface (one
- * uv_poll_t per socket, one uv_timer_t for curl's timeout), with the AWS SDKs' standard retry
- * mode (integrations.md §6.3) and, per service and region (a "lane"), a cap on requests in
- * flight and a token-bucket rate limit. Each attempt is signed just before it is sent. The
- * caller must have called curl_global_init() once in the process. */
+ * uv_poll_t per socket, one uv_timer_t for curl's timeout), with the AWS SDKs' standard or
+ * legacy retry mode (integrations.md §6.3) and, per service and region (a "lane"), a cap on
+ * requests in flight and a token-bucket rate limit that start from a default quota table.
+ * Each attempt is signed just before it is sent. The caller must have called
+ * curl_global_init() once in the process. */
 
 /* Error name of a call given up by aws_http_call_cancel() or aws_http_close(). */
 #define AWS_ERR_CANCELLED "Cancelled"
@@ -252,30 +306,56 @@ int aws_config_endpoint(const struct aws_config *c, const struct aws_service *sv
 struct aws_http;      /* one client per loop */
 struct aws_http_call; /* one API call, all of its attempts */
 
-/* Limits of one lane (service signing name + region). */
+/* A rate that means "no rate limit" in struct aws_http_limits. */
+#define AWS_HTTP_UNLIMITED (-1.0)
+
+/* Limits of one lane (service signing name + region). A zero field takes the value of the
+ * layer below: aws_http_limits_set() over aws_http_opts.limits over the default quota table
+ * (aws_quota_find) over the generic default (50 in flight, no rate limit, burst 1). */
 struct aws_http_limits {
-    unsigned max_concurrent; /* requests in flight at once; 0: 50 */
-    double rate;             /* requests per second started, retries included; 0: unlimited */
-    double burst;            /* token-bucket size in requests; 0: 1 (a steady pace) */
+    unsigned max_concurrent; /* requests in flight at once */
+    double rate;             /* requests per second started, retries included;
+                                AWS_HTTP_UNLIMITED: none */
+    double burst;            /* token-bucket size in requests (1: a steady pace) */
 };
+
+/* One row of the default quota table: what a lane starts with, so that an engine nobody
+ * tuned stays under the service's API quota (quotas are per account and region). */
+struct aws_quota {
+    const char *service;          /* signing name */
+    const char *region;           /* a region, or "*" for every region without its own row */
+    struct aws_http_limits limits;
+    const char *source;           /* where the numbers come from */
+};
+
+/* The default quota row for a service in a region (a region's own row before "*"), or NULL
+ * when the table has none. Static. */
+const struct aws_quota *aws_quota_find(const char *service, const char *region);
 
 struct aws_http_opts {
     const char *ca_file;          /* PEM CA bundle for TLS verification (on-prem endpoints);
-                                     NULL: the system's. Verification is never turned off */
+                                     NULL: the config's (aws_config_ca_bundle), else the
+                                     system's. Verification is never turned off */
     unsigned connect_timeout_ms;  /* per attempt; 0: 10000 */
     unsigned timeout_ms;          /* whole attempt, connect to last byte; 0: 60000 */
-    unsigned max_attempts;        /* attempts per call, first included; 0: 3 (standard mode) */
+    enum aws_retry_mode retry_mode; /* AWS_RETRY_DEFAULT: the config's (aws_config_retry),
+                                       else standard */
+    unsigned max_attempts;        /* attempts per call, first included; 0: the config's, else
+                                     the mode's (standard 3, legacy 5) */
     unsigned backoff_base_ms;     /* retry n waits rand(0,1) * min(base * 2^(n-1), max);
                                      0: 1000 */
-    unsigned backoff_max_ms;      /* 0: 20000 (standard mode) */
-    unsigned retry_quota;         /* retry budget per lane in tokens; a retry costs 5, one
-                                     after a timeout 10; a success gives back what its call
-                                     took, or 1; 0: 500 (standard mode) */
+    unsigned backoff_max_ms;      /* 0: 20000 in standard mode; none in legacy mode (botocore;
+                                     kept below a day) */
+    unsigned retry_quota;         /* standard mode's retry budget per lane in tokens; a retry
+                                     costs 5, one after a timeout 10; a success gives back what
+                                     its call took, or 1; 0: 500. Legacy mode has no budget */
     unsigned max_idle_connections; /* connections kept open for reuse; 0: 256 */
     size_t max_response;          /* bytes of one response body; 0: 16 MiB */
     struct aws_http_limits limits; /* every lane's, unless aws_http_limits_set() */
     struct aws_config *config;    /* borrowed, outlives the client: credentials are taken
-                                     from it at each signing. NULL: `creds` */
+                                     from it at each signing (credential_process runs without
+                                     blocking the loop; calls wait for it), and the retry
+                                     settings and CA bundle when not given here. NULL: `creds` */
     const struct aws_creds *creds; /* copied at aws_http_new(); used when config is NULL */
     time_t (*clock)(void *arg);   /* signing time in Unix seconds; NULL: time() */
     void *clock_arg;
@@ -315,7 +395,8 @@ struct aws_http_stats {
 };
 
 /* A client on `loop` (opts copied; NULL: defaults and no credentials). Returns NULL with err
- * set (AWS_ERR_CLIENT) when curl cannot be set up. */
+ * set (AWS_ERR_CLIENT) when curl cannot be set up or the config's retry settings are invalid
+ * or unsupported (aws_config_retry). */
 struct aws_http *aws_http_new(uv_loop_t *loop, const struct aws_http_opts *opts,
                               struct err *err);
 /* Calls still pending end with AWS_ERR_CANCELLED on the next loop pass, then the client's
@@ -324,6 +405,10 @@ void aws_http_close(struct aws_http *h);
 /* Sets the limits of the lane of `svc` in `region` (created if new). */
 void aws_http_limits_set(struct aws_http *h, const struct aws_service *svc, const char *region,
                          const struct aws_http_limits *lim);
+/* The limits the lane of `svc` in `region` has, or would have when created, every layer
+ * applied (rate 0: unlimited). */
+void aws_http_limits_get(struct aws_http *h, const struct aws_service *svc, const char *region,
+                         struct aws_http_limits *out);
 /* Counters of the lane of `svc` in `region` (zeros when it has none). */
 void aws_http_stats_get(struct aws_http *h, const struct aws_service *svc, const char *region,
                         struct aws_http_stats *out);
@@ -351,5 +436,9 @@ void aws_http_error_parse(enum aws_protocol proto, long status, const char *errt
 /* Whether the standard retry mode retries this answer: 429, 500, 502, 503, 504, and the
  * throttling and transient codes of integrations.md §6.3. */
 bool aws_http_retryable(long status, const char *code);
+/* Whether botocore's legacy mode retries it (§6.3): 429, 500, 502, 503, 504, 509, and 400 with
+ * Throttling, ThrottlingException, ThrottledException, RequestThrottledException or
+ * ProvisionedThroughputExceededException. */
+bool aws_http_retryable_legacy(long status, const char *code);
 
 #endif

@@ -1,29 +1,24 @@
 /* integrations/aws/creds.c - credentials, region and endpoints found the way the AWS CLI
  * (botocore) finds them (integrations.md §7.1-7.3): the environment, AWS_PROFILE, the shared
  * config and credentials files, credential_process; plus the table of the four services and
- * endpoint URL parsing. The environment and the home directory come in through struct aws_env,
- * so tests feed tables of situations (tests/creds). Never prints; secrets never reach an err
- * cause. */
+ * endpoint URL parsing, retry settings. The environment and the home directory come in through
+ * struct aws_env, so tests feed tables of situations (tests/creds). credential_process runs on
+ * a libuv loop (uv_spawn), so the engine's loop never waits for it. Never prints; secrets never
+ * reach an err cause. */
 #include "integrations/aws/aws.h"
 
+#include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "util/xalloc.h"
-
-extern char **environ;
 
 /* ---- Services -------------------------------------------------------------------------------- */
 
@@ -545,7 +540,16 @@ struct aws_config {
     const struct section *cred_profile; /* the profile's credentials-file section, or NULL */
     struct aws_creds creds;      /* the current credentials, when have_creds */
     bool have_creds;
+    const char *region_source;   /* static: "engine", "env", "config-file"; NULL when none */
+    char *ca_bundle;             /* owned: AWS_CA_BUNDLE or ca_bundle, "~" expanded; or NULL */
+    unsigned process_timeout_ms; /* credential_process time limit */
+    struct proc_run *run;        /* the credential_process run in progress, or NULL */
+    struct creds_waiter *waiters; /* callers waiting for it */
+    size_t nwaiters;
+    size_t capwaiters;
 };
+
+static void run_detach(struct proc_run *r);
 
 /* Every variable read, snapshotted at aws_config_new (integrations.md §7.1-7.3). */
 static const char *const env_names[] = {
@@ -564,6 +568,9 @@ static const char *const env_names[] = {
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_RETRY_MODE",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_CA_BUNDLE",
 };
 
 const char *aws_env_getenv(void *arg, const char *name)
@@ -702,10 +709,12 @@ struct aws_config *aws_config_new(const struct aws_env *env, const struct aws_co
     if (opts != NULL && opts->profile != NULL && opts->profile[0] != '\0') {
         c->profile = xstrdup(opts->profile);
         c->profile_from_opts = true;
+    } else if (cfg_env(c, "AWS_PROFILE") != NULL) {
+        /* AWS_PROFILE before the legacy AWS_DEFAULT_PROFILE, as the AWS CLI v2 reads them
+         * (botocore alone reads them the other way round) */
+        c->profile = xstrdup(cfg_env(c, "AWS_PROFILE"));
     } else if (cfg_env(c, "AWS_DEFAULT_PROFILE") != NULL) {
         c->profile = xstrdup(cfg_env(c, "AWS_DEFAULT_PROFILE"));
-    } else if (cfg_env(c, "AWS_PROFILE") != NULL) {
-        c->profile = xstrdup(cfg_env(c, "AWS_PROFILE"));
     } else {
         c->profile = xstrdup("default");
         explicit_profile = false;
@@ -730,16 +739,33 @@ struct aws_config *aws_config_new(const struct aws_env *env, const struct aws_co
     }
 
     const char *region = NULL;
-    if (opts != NULL && opts->region != NULL && opts->region[0] != '\0')
+    const char *source = NULL;
+    if (opts != NULL && opts->region != NULL && opts->region[0] != '\0') {
         region = opts->region;
-    if (region == NULL)
+        source = "engine";
+    }
+    if (region == NULL) {
         region = cfg_env(c, "AWS_REGION");
+        source = "env";
+    }
     if (region == NULL)
         region = cfg_env(c, "AWS_DEFAULT_REGION");
-    if (region == NULL)
+    if (region == NULL) {
         region = profile_get(c, "region");
-    if (region != NULL && region[0] != '\0')
+        source = "config-file";
+    }
+    if (region != NULL && region[0] != '\0') {
         c->region = xstrdup(region);
+        c->region_source = source;
+    }
+    const char *ca = cfg_env(c, "AWS_CA_BUNDLE");
+    if (ca == NULL)
+        ca = profile_get(c, "ca_bundle");
+    if (ca != NULL && ca[0] != '\0')
+        c->ca_bundle = config_path(ca, home, NULL);
+    c->process_timeout_ms = opts != NULL && opts->process_timeout_ms != 0
+                                ? opts->process_timeout_ms
+                                : AWS_CREDS_PROCESS_TIMEOUT_MS;
     return c;
 }
 
@@ -760,6 +786,10 @@ void aws_config_free(struct aws_config *c)
     ini_release(&c->config);
     ini_release(&c->credentials);
     aws_creds_release(&c->creds);
+    free(c->ca_bundle);
+    if (c->run != NULL)
+        run_detach(c->run);
+    free(c->waiters);
     free(c);
 }
 
@@ -773,46 +803,106 @@ const char *aws_config_region(const struct aws_config *c)
     return c->region;
 }
 
-/* ---- credential_process ---------------------------------------------------------------------- */
+const char *aws_config_region_source(const struct aws_config *c)
+{
+    return c->region_source;
+}
+
+const char *aws_config_ca_bundle(const struct aws_config *c)
+{
+    return c->ca_bundle;
+}
+
+/* ---- Retry settings (SDKs and Tools Reference Guide, "Retry behavior") ----------------------- */
+
+int aws_config_retry(const struct aws_config *c, struct aws_retry_config *out, struct err *err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *mode = cfg_env(c, "AWS_RETRY_MODE");
+    const char *mode_name = "AWS_RETRY_MODE";
+    out->mode_source = "env";
+    if (mode == NULL) {
+        mode = profile_get(c, "retry_mode");
+        mode_name = "retry_mode";
+        out->mode_source = "config-file";
+    }
+    if (mode == NULL || mode[0] == '\0') {
+        out->mode_source = NULL;
+    } else if (strcmp(mode, "standard") == 0) {
+        out->mode = AWS_RETRY_STANDARD;
+    } else if (strcmp(mode, "legacy") == 0) {
+        out->mode = AWS_RETRY_LEGACY;
+    } else if (strcmp(mode, "adaptive") == 0) {
+        return err_set(err, AWS_ERR_CLIENT,
+                       "retry mode 'adaptive' (%s) is not supported; use 'standard' or 'legacy'",
+                       mode_name);
+    } else {
+        return err_set(err, AWS_ERR_CLIENT,
+                       "invalid retry mode '%s' (%s); valid values are: legacy, standard, "
+                       "adaptive",
+                       mode, mode_name);
+    }
+    const char *attempts = cfg_env(c, "AWS_MAX_ATTEMPTS");
+    const char *attempts_name = "AWS_MAX_ATTEMPTS";
+    out->attempts_source = "env";
+    if (attempts == NULL) {
+        attempts = profile_get(c, "max_attempts");
+        attempts_name = "max_attempts";
+        out->attempts_source = "config-file";
+    }
+    if (attempts == NULL || attempts[0] == '\0') {
+        out->attempts_source = NULL;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(attempts, &end, 10);
+    /* botocore takes int(value) and refuses values below 1 */
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == attempts || *end != '\0' || errno != 0 || n < 1 || n > 1000)
+        return err_set(err, AWS_ERR_CLIENT,
+                       "invalid max attempts '%s' (%s): must be an integer from 1 to 1000",
+                       attempts, attempts_name);
+    out->max_attempts = (unsigned)n;
+    return 0;
+}
+
+/* ---- credential_process on the loop ---------------------------------------------------------- */
 
 #define PROCESS_OUTPUT_MAX (64 * 1024) /* bytes kept of each stream; a reply is < 4 KB */
 #define PROCESS_CAUSE_MAX 200          /* bytes of stderr quoted in a cause */
 
-/* Reads both pipes to EOF (keeping at most PROCESS_OUTPUT_MAX of each). */
-static void drain_pipes(int out_fd, int err_fd, struct buf *out, struct buf *errbuf)
-{
-    struct pollfd pf[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-    struct buf *dst[2] = {out, errbuf};
-    int open_fds = 2;
-    while (open_fds > 0) {
-        int rc = poll(pf, 2, -1);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (pf[i].fd < 0 || pf[i].revents == 0)
-                continue;
-            char chunk[4096];
-            ssize_t n = read(pf[i].fd, chunk, sizeof(chunk));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                close(pf[i].fd);
-                pf[i].fd = -1;
-                open_fds--;
-                continue;
-            }
-            if (dst[i]->len + (size_t)n <= PROCESS_OUTPUT_MAX)
-                buf_add(dst[i], chunk, (size_t)n);
-        }
-    }
-    for (int i = 0; i < 2; i++) {
-        if (pf[i].fd >= 0)
-            close(pf[i].fd);
-    }
-}
+/* One run of the command: uv_spawn with both output streams piped, and a timeout. It ends
+ * (result parsed and handed to every waiter) once the command has exited and both pipes are
+ * at EOF, or the timeout has fired; its handles close only after the exit has been seen, so no
+ * zombie is left, and it is freed by the last close callback. */
+struct proc_run {
+    struct aws_config *cfg; /* the config it serves; NULL once the config is freed */
+    uv_process_t proc;
+    uv_pipe_t out;          /* the command's stdout */
+    uv_pipe_t errp;         /* its stderr */
+    uv_timer_t timer;       /* the timeout */
+    unsigned open_handles;  /* handles whose close callback has not run */
+    bool exited;            /* exit_cb has run (or the spawn failed) */
+    bool out_eof;           /* stdout is at EOF */
+    bool err_eof;           /* stderr is at EOF */
+    bool gave_up;           /* the timeout fired: the process group was killed */
+    bool timed_out;         /* ... while the command was still running */
+    bool ended;             /* the result has been delivered (or nobody wants it) */
+    int64_t exit_status;
+    int term_signal;
+    struct buf outbuf;      /* stdout, at most PROCESS_OUTPUT_MAX bytes (wiped: secrets) */
+    struct buf errbuf;      /* stderr, likewise */
+    char *program;          /* owned: the command's first word, for causes */
+    unsigned timeout_ms;
+    char chunk[4096];       /* read buffer */
+};
+
+struct creds_waiter {
+    aws_creds_ready_fn fn;
+    void *arg;
+};
 
 /* The first line of the command's stderr, printable ASCII only, for a cause. */
 static void stderr_excerpt(struct buf *dst, const struct buf *errbuf)
@@ -830,98 +920,20 @@ static void stderr_excerpt(struct buf *dst, const struct buf *errbuf)
     }
 }
 
-/* Runs the command (blocking) and returns its stdout in `out`. */
-static int process_run(const char *cmdline, struct buf *out, struct err *err)
-{
-    struct words w;
-    if (words_split(&w, cmdline) != 0 || w.n == 0) {
-        if (w.n == 0 && w.v != NULL)
-            words_release(&w);
-        return err_set(err, AWS_ERR_CLIENT, "cannot parse credential_process command line");
-    }
-    int po[2] = {-1, -1};
-    int pe[2] = {-1, -1};
-    if (pipe(po) != 0 || pipe(pe) != 0) {
-        int saved = errno;
-        if (po[0] >= 0) {
-            close(po[0]);
-            close(po[1]);
-        }
-        words_release(&w);
-        return err_set(err, AWS_ERR_CLIENT, "cannot run credential_process: %s",
-                       strerror(saved));
-    }
-    fcntl(po[0], F_SETFD, FD_CLOEXEC);
-    fcntl(pe[0], F_SETFD, FD_CLOEXEC);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-    posix_spawn_file_actions_addclose(&fa, po[1]);
-    posix_spawn_file_actions_addclose(&fa, pe[1]);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, w.v[0], &fa, NULL, w.v, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(po[1]);
-    close(pe[1]);
-    if (rc != 0) {
-        close(po[0]);
-        close(pe[0]);
-        err_set(err, AWS_ERR_CLIENT, "cannot run credential_process '%s': %s", w.v[0],
-                strerror(rc));
-        words_release(&w);
-        return -1;
-    }
-    struct buf errbuf = BUF_INIT;
-    drain_pipes(po[0], pe[0], out, &errbuf);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            status = -1;
-            break;
-        }
-    }
-    int result = 0;
-    /* posix_spawnp reports a missing program late in some libcs: the child exits 127. */
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        struct buf msg = BUF_INIT;
-        stderr_excerpt(&msg, &errbuf);
-        if (WIFEXITED(status))
-            err_set(err, AWS_ERR_CLIENT, "credential_process '%s' failed with exit status %d%s%s",
-                    w.v[0], WEXITSTATUS(status), msg.len > 0 ? ": " : "", buf_cstr(&msg));
-        else
-            err_set(err, AWS_ERR_CLIENT, "credential_process '%s' was killed", w.v[0]);
-        buf_release(&msg);
-        result = -1;
-    }
-    buf_release(&errbuf);
-    words_release(&w);
-    return result;
-}
-
-/* Runs credential_process and parses its Version 1 reply into `out`. */
-static int process_creds(const char *cmdline, struct aws_creds *out, struct err *err)
+/* Parses a Version 1 reply into `out`. */
+static int process_parse(const struct buf *text, struct aws_creds *out, struct err *err)
 {
     memset(out, 0, sizeof(*out));
-    struct buf text = BUF_INIT;
-    if (process_run(cmdline, &text, err) != 0) {
-        buf_release(&text);
-        return -1;
-    }
     json_error_t jerr;
-    json_t *doc = json_loadb(text.data != NULL ? text.data : "", text.len,
-                             JSON_REJECT_DUPLICATES, &jerr);
-    if (text.data != NULL)
-        memset(text.data, 0, text.len);
-    buf_release(&text);
+    json_t *doc = json_loadb(text->data != NULL ? text->data : "", text->len,
+                             JSON_REJECT_DUPLICATES, &jerr); /* new reference */
     if (doc == NULL)
         /* jerr.text quotes the input near the error, which may be the secret: left out. */
         return err_set(err, AWS_ERR_CLIENT,
                        "credential_process output is not a JSON object (line %d, column %d)",
                        jerr.line, jerr.column);
     int rc = -1;
-    json_t *version = json_object_get(doc, "Version");
+    json_t *version = json_object_get(doc, "Version"); /* borrowed, like the rest */
     const char *akid = json_string_value(json_object_get(doc, "AccessKeyId"));
     const char *secret = json_string_value(json_object_get(doc, "SecretAccessKey"));
     json_t *token = json_object_get(doc, "SessionToken");
@@ -954,6 +966,238 @@ static int process_creds(const char *cmdline, struct aws_creds *out, struct err 
     return rc;
 }
 
+/* The run's outcome: credentials in `out`, or -1 with err set. */
+static int run_result(const struct proc_run *r, struct aws_creds *out, struct err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (r->timed_out)
+        return err_set(err, AWS_ERR_CLIENT, "credential_process '%s' timed out after %u ms",
+                       r->program, r->timeout_ms);
+    if (r->term_signal != 0)
+        return err_set(err, AWS_ERR_CLIENT, "credential_process '%s' was killed by signal %d",
+                       r->program, r->term_signal);
+    if (r->exit_status != 0) {
+        struct buf msg = BUF_INIT;
+        stderr_excerpt(&msg, &r->errbuf);
+        err_set(err, AWS_ERR_CLIENT, "credential_process '%s' failed with exit status %d%s%s",
+                r->program, (int)r->exit_status, msg.len > 0 ? ": " : "", buf_cstr(&msg));
+        buf_release(&msg);
+        return -1;
+    }
+    return process_parse(&r->outbuf, out, err);
+}
+
+static void on_run_closed(uv_handle_t *handle)
+{
+    struct proc_run *r = handle->data;
+    if (--r->open_handles > 0)
+        return;
+    if (r->outbuf.data != NULL)
+        memset(r->outbuf.data, 0, r->outbuf.len);
+    buf_release(&r->outbuf);
+    buf_release(&r->errbuf);
+    free(r->program);
+    free(r);
+}
+
+/* Closes the handles once the result is out and the exit has been seen. */
+static void run_maybe_close(struct proc_run *r)
+{
+    if (!r->ended || !r->exited || uv_is_closing((uv_handle_t *)&r->timer))
+        return;
+    uv_handle_t *handles[] = {(uv_handle_t *)&r->proc, (uv_handle_t *)&r->out,
+                              (uv_handle_t *)&r->errp, (uv_handle_t *)&r->timer};
+    for (size_t i = 0; i < ARRAY_LEN(handles); i++)
+        uv_close(handles[i], on_run_closed);
+}
+
+/* Kills the command's process group (the command and whatever it started). */
+static void run_kill(struct proc_run *r)
+{
+    if (!r->exited && r->proc.pid > 0)
+        uv_kill(-r->proc.pid, SIGKILL);
+}
+
+/* Ends the run when it has finished: parses the result, keeps good credentials in the config
+ * and calls every waiter. Waiters must not free the config. */
+static void run_check(struct proc_run *r)
+{
+    if (r->ended) {
+        run_maybe_close(r);
+        return;
+    }
+    if (!r->exited || (!(r->out_eof && r->err_eof) && !r->gave_up))
+        return;
+    r->ended = true;
+    uv_timer_stop(&r->timer);
+    uv_read_stop((uv_stream_t *)&r->out);
+    uv_read_stop((uv_stream_t *)&r->errp);
+    struct aws_config *c = r->cfg;
+    if (c != NULL) {
+        c->run = NULL;
+        r->cfg = NULL;
+        struct err err = ERR_INIT;
+        struct aws_creds fresh;
+        int rc = run_result(r, &fresh, &err);
+        if (rc == 0) {
+            aws_creds_release(&c->creds);
+            c->creds = fresh;
+            c->have_creds = true;
+        }
+        struct creds_waiter *w = c->waiters;
+        size_t n = c->nwaiters;
+        c->waiters = NULL;
+        c->nwaiters = 0;
+        c->capwaiters = 0;
+        for (size_t i = 0; i < n; i++)
+            w[i].fn(rc == 0 ? &c->creds : NULL, &err, w[i].arg);
+        free(w);
+        err_clear(&err);
+    }
+    run_maybe_close(r);
+}
+
+static void on_run_exit(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+    struct proc_run *r = container_of(p, struct proc_run, proc);
+    r->exited = true;
+    r->exit_status = exit_status;
+    r->term_signal = term_signal;
+    run_check(r);
+}
+
+static void on_run_timeout(uv_timer_t *t)
+{
+    struct proc_run *r = container_of(t, struct proc_run, timer);
+    /* A command that exited but left a child holding its pipes ends here too, with what it
+     * wrote; one still running is killed and reported. */
+    r->timed_out = !r->exited;
+    run_kill(r);
+    r->gave_up = true;
+    run_check(r);
+}
+
+static void on_run_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *b)
+{
+    struct proc_run *r = handle->data;
+    (void)suggested;
+    b->base = r->chunk;
+    b->len = sizeof(r->chunk);
+}
+
+static void on_run_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct proc_run *r = s->data;
+    bool is_out = s == (uv_stream_t *)&r->out;
+    if (n < 0) {
+        /* EOF, or a read error, which ends the stream just the same */
+        uv_read_stop(s);
+        if (is_out)
+            r->out_eof = true;
+        else
+            r->err_eof = true;
+        run_check(r);
+        return;
+    }
+    struct buf *dst = is_out ? &r->outbuf : &r->errbuf;
+    if (dst->len + (size_t)n <= PROCESS_OUTPUT_MAX)
+        buf_add(dst, b->base, (size_t)n);
+    memset(b->base, 0, (size_t)n);
+}
+
+/* Starts `cmdline` on `loop` for config `c` (c->run set). Returns 0, or -1 with err set. */
+static int run_start(struct aws_config *c, uv_loop_t *loop, const char *cmdline, struct err *err)
+{
+    struct words w;
+    if (words_split(&w, cmdline) != 0 || w.n == 0) {
+        if (w.n == 0 && w.v != NULL)
+            words_release(&w);
+        return err_set(err, AWS_ERR_CLIENT, "cannot parse credential_process command line");
+    }
+    struct proc_run *r = xcalloc(1, sizeof(*r));
+    r->timeout_ms = c->process_timeout_ms;
+    buf_init(&r->outbuf);
+    buf_init(&r->errbuf);
+    uv_pipe_init(loop, &r->out, 0);
+    uv_pipe_init(loop, &r->errp, 0);
+    uv_timer_init(loop, &r->timer);
+    r->out.data = r;
+    r->errp.data = r;
+    r->timer.data = r;
+    r->proc.data = r;
+    r->open_handles = 4;
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE; /* /dev/null */
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&r->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&r->errp;
+    uv_process_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.exit_cb = on_run_exit;
+    o.file = w.v[0];
+    o.args = w.v;
+    o.env = NULL; /* the engine's environment, as botocore passes its own */
+    o.flags = UV_PROCESS_DETACHED; /* its own process group, killed whole on timeout */
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    int rc = uv_spawn(loop, &r->proc, &o);
+    if (rc != 0) {
+        /* the handle was initialised all the same: everything closes at once */
+        err_set(err, AWS_ERR_CLIENT, "cannot run credential_process '%s': %s", w.v[0],
+                uv_strerror(rc));
+        words_release(&w);
+        r->exited = true;
+        r->ended = true;
+        r->program = NULL;
+        run_maybe_close(r);
+        return -1;
+    }
+    r->program = xstrdup(w.v[0]);
+    words_release(&w);
+    uv_read_start((uv_stream_t *)&r->out, on_run_alloc, on_run_read);
+    uv_read_start((uv_stream_t *)&r->errp, on_run_alloc, on_run_read);
+    uv_timer_start(&r->timer, on_run_timeout, r->timeout_ms, 0);
+    r->cfg = c;
+    c->run = r;
+    return 0;
+}
+
+static void waiter_add(struct aws_config *c, aws_creds_ready_fn fn, void *arg)
+{
+    if (c->nwaiters == c->capwaiters) {
+        c->capwaiters = c->capwaiters != 0 ? c->capwaiters * 2 : 4;
+        c->waiters = xrealloc(c->waiters, c->capwaiters * sizeof(*c->waiters));
+    }
+    c->waiters[c->nwaiters].fn = fn;
+    c->waiters[c->nwaiters].arg = arg;
+    c->nwaiters++;
+}
+
+void aws_config_creds_unwait(struct aws_config *c, aws_creds_ready_fn ready, void *arg)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < c->nwaiters; i++) {
+        if (c->waiters[i].fn != ready || c->waiters[i].arg != arg)
+            c->waiters[j++] = c->waiters[i];
+    }
+    c->nwaiters = j;
+}
+
+/* Called by aws_config_free: the run goes on without a config; killed unless done. */
+static void run_detach(struct proc_run *r)
+{
+    r->cfg = NULL;
+    if (!r->ended) {
+        run_kill(r);
+        r->ended = true;
+        uv_timer_stop(&r->timer);
+        uv_read_stop((uv_stream_t *)&r->out);
+        uv_read_stop((uv_stream_t *)&r->errp);
+    }
+    run_maybe_close(r);
+}
+
 /* ---- Resolution ------------------------------------------------------------------------------ */
 
 /* Static keys from one source: both or neither (one alone is an error, naming the missing
@@ -977,8 +1221,10 @@ static int static_creds(struct aws_creds *out, const char *akid, const char *sec
     return 1;
 }
 
+/* Finds the credential source in botocore's order. Returns 0 with `out` filled, 1 when the
+ * source is credential_process (*cmd set, borrowed: run it), or -1 with err set. */
 static int creds_resolve(struct aws_config *c, time_t now, struct aws_creds *out,
-                         struct err *err)
+                         const char **cmd, struct err *err)
 {
     memset(out, 0, sizeof(*out));
     /* 1. Environment, unless the engine named a profile (botocore drops the env provider). */
@@ -1036,9 +1282,11 @@ static int creds_resolve(struct aws_config *c, time_t now, struct aws_creds *out
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     /* 4. credential_process (from either file, as botocore merges them). */
-    const char *cmd = profile_get(c, "credential_process");
-    if (cmd != NULL && cmd[0] != '\0')
-        return process_creds(cmd, out, err);
+    const char *proc = profile_get(c, "credential_process");
+    if (proc != NULL && proc[0] != '\0') {
+        *cmd = proc;
+        return 1;
+    }
     /* 5. The config file's profile. */
     s = c->cfg_profile;
     token = section_get(s, "aws_session_token");
@@ -1055,8 +1303,12 @@ static int creds_resolve(struct aws_config *c, time_t now, struct aws_creds *out
                    c->profile);
 }
 
-const struct aws_creds *aws_config_creds(struct aws_config *c, time_t now, struct err *err)
+/* Credentials valid at `now` without running anything: returns them, or NULL with *cmd set
+ * (credential_process must run first), or NULL with err set. */
+static const struct aws_creds *creds_lookup(struct aws_config *c, time_t now, const char **cmd,
+                                            struct err *err)
 {
+    *cmd = NULL;
     if (c->have_creds) {
         bool refreshable =
             c->creds.source != NULL && strcmp(c->creds.source, "custom-process") == 0;
@@ -1069,20 +1321,85 @@ const struct aws_creds *aws_config_creds(struct aws_config *c, time_t now, struc
             return NULL;
         }
         /* botocore's mandatory refresh: a failure is an error, not the stale keys. */
-        const char *cmd = profile_get(c, "credential_process");
-        struct aws_creds fresh;
-        if (cmd == NULL || process_creds(cmd, &fresh, err) != 0)
+        *cmd = profile_get(c, "credential_process");
+        if (*cmd == NULL) {
+            err_set(err, AWS_ERR_CLIENT, "the custom-process credentials have expired");
             return NULL;
-        aws_creds_release(&c->creds);
-        c->creds = fresh;
-        return &c->creds;
+        }
+        return NULL;
     }
     struct aws_creds fresh;
-    if (creds_resolve(c, now, &fresh, err) != 0)
+    int rc = creds_resolve(c, now, &fresh, cmd, err);
+    if (rc != 0)
         return NULL;
     c->creds = fresh;
     c->have_creds = true;
     return &c->creds;
+}
+
+const struct aws_creds *aws_config_creds_async(struct aws_config *c, uv_loop_t *loop,
+                                               time_t now, aws_creds_ready_fn ready, void *arg,
+                                               bool *pending, struct err *err)
+{
+    *pending = false;
+    if (c->run != NULL) {
+        waiter_add(c, ready, arg);
+        *pending = true;
+        return NULL;
+    }
+    const char *cmd;
+    const struct aws_creds *cr = creds_lookup(c, now, &cmd, err);
+    if (cr != NULL || cmd == NULL)
+        return cr;
+    if (run_start(c, loop, cmd, err) != 0)
+        return NULL;
+    waiter_add(c, ready, arg);
+    *pending = true;
+    return NULL;
+}
+
+struct sync_wait {
+    bool fired;
+    struct err err; /* the run's error, copied */
+};
+
+static void on_sync_ready(const struct aws_creds *creds, const struct err *err, void *arg)
+{
+    struct sync_wait *w = arg;
+    w->fired = true;
+    if (creds == NULL)
+        err_copy(&w->err, err);
+}
+
+const struct aws_creds *aws_config_creds(struct aws_config *c, time_t now, struct err *err)
+{
+    assert(c->run == NULL);
+    const char *cmd;
+    const struct aws_creds *cr = creds_lookup(c, now, &cmd, err);
+    if (cr != NULL || cmd == NULL)
+        return cr;
+    /* A private loop, so the caller's loop (if any) is not run behind its back. */
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        err_set(err, AWS_ERR_CLIENT, "cannot run credential_process: no event loop");
+        return NULL;
+    }
+    struct sync_wait w = {false, ERR_INIT};
+    if (run_start(c, &loop, cmd, err) == 0) {
+        waiter_add(c, on_sync_ready, &w);
+        while (!w.fired)
+            uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT); /* the run's close callbacks */
+    int rc = uv_loop_close(&loop);
+    assert(rc == 0);
+    (void)rc;
+    if (w.err.set) {
+        err_set_raw(err, w.err.name, w.err.cause);
+        err_clear(&w.err);
+        return NULL;
+    }
+    return w.fired ? &c->creds : NULL;
 }
 
 /* ---- Endpoint resolution --------------------------------------------------------------------- */

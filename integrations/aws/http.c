@@ -3,10 +3,12 @@
  * (integrations.md §6.3) and per-lane (service signing name + region) concurrency caps and
  * token-bucket rate limits, so that thousands of pollers never exceed a service's API quota.
  *
- * A call waits in its lane's queue for a slot and a token, is signed (aws_sigv4_sign, again on
- * every attempt), goes to curl as one easy handle, and when curl reports it done is either
- * delivered or put back in the queue after a full-jitter back-off. Callbacks fire only from
- * loop callbacks; memory is freed only in close callbacks (STYLE.md). */
+ * A call waits in its lane's queue for a slot and a token (and, the first time or near their
+ * expiry, for credential_process, which runs on the loop too), is signed (aws_sigv4_sign,
+ * again on every attempt), goes to curl as one easy handle, and when curl reports it done is
+ * either delivered or put back in the queue after a back-off (standard or legacy retry mode).
+ * A lane's limits start from the default quota table below. Callbacks fire only from loop
+ * callbacks; memory is freed only in close callbacks (STYLE.md). */
 #include "integrations/aws/aws.h"
 
 #include <assert.h>
@@ -25,8 +27,11 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_TIMEOUT_MS 60000
 #define DEFAULT_MAX_ATTEMPTS 3       /* standard mode: 3 attempts in total */
+#define LEGACY_MAX_ATTEMPTS 5        /* botocore legacy mode (_retry.json): 4 retries */
 #define DEFAULT_BACKOFF_BASE_MS 1000 /* standard mode: rand(0,1) * min(2^(n-1) s, 20 s) */
 #define DEFAULT_BACKOFF_MAX_MS 20000
+#define LEGACY_BACKOFF_MAX_MS 86400000u /* legacy mode has no cap: rand * 2^(n-1) s; a day
+                                           keeps the arithmetic finite */
 #define DEFAULT_RETRY_QUOTA 500 /* botocore retries/quota.py INITIAL_CAPACITY */
 #define RETRY_COST 5            /* quota.py RETRY_COST */
 #define TIMEOUT_RETRY_COST 10   /* quota.py TIMEOUT_RETRY_COST */
@@ -76,6 +81,7 @@ struct sock {
 struct aws_http {
     uv_loop_t *loop;
     enum http_state state;
+    bool creds_waiting;           /* waiting for credential_process (aws_config_creds_async) */
     struct aws_http_opts opts;    /* copied; creds and config pointers see below */
     struct aws_creds creds;       /* copy of opts.creds; empty when none */
     bool have_creds;              /* creds holds a copy */
@@ -102,6 +108,7 @@ struct aws_http_call {
     char invocation_id[37];            /* amz-sdk-invocation-id (same on every attempt) */
     uv_timer_t timer;                  /* back-off and delivery */
     CURL *easy;                        /* the attempt in curl, or NULL */
+    char curl_error[CURL_ERROR_SIZE];  /* curl's detailed message for the attempt */
     struct curl_slist *headers;        /* the attempt's header list */
     struct buf body;                   /* the answer's body */
     bool too_large;                    /* the body passed max_response */
@@ -244,6 +251,25 @@ bool aws_http_retryable(long status, const char *code)
     return false;
 }
 
+bool aws_http_retryable_legacy(long status, const char *code)
+{
+    /* botocore _retry.json __default__: these codes only with status 400 */
+    static const char *const codes[] = {
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+    };
+    if (status == 429 || status == 500 || status == 502 || status == 503 || status == 504 ||
+        status == 509)
+        return true;
+    if (status != 400 || code == NULL)
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(codes); i++) {
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Network failures the SDKs retry (connection and HTTP client errors). */
 static bool curl_retryable(CURLcode rc)
 {
@@ -266,14 +292,70 @@ static bool curl_retryable(CURLcode rc)
 
 /* ---- Lanes: concurrency cap, rate limit, retry budget ---------------------------------------- */
 
-static void limits_fill(struct aws_http_limits *lim)
+/* The default quota table. AWS throttles each API per account and region with a token bucket
+ * (a burst, refilled at a rate); a lane here covers every operation of a service, so its
+ * default is the lowest documented bucket among the calls the integrations make, or our own
+ * conservative choice where AWS publishes no number. Override per client
+ * (aws_http_opts.limits) or per lane (aws_http_limits_set). */
+static const struct aws_quota quota_table[] = {
+    {"elasticmapreduce", "*", {5, 0.5, 5},
+     "AWS documented: EMR Management Guide, 'What are Amazon EMR Service Quotas' "
+     "(API burst 5 calls, refilled at 0.5 calls/s, the example AddInstanceFleet bucket), "
+     "applied to every EMR call"},
+    {"athena", "*", {20, 20, 20},
+     "AWS documented: Athena 'Per account API call quotas' (StartQueryExecution and "
+     "StopQueryExecution 20 calls/s, the lowest; GetQueryExecution and GetQueryResults 100; "
+     "as quoted on AWS re:Post; the Service Quotas console shows an account's own)"},
+    {"emr-containers", "*", {10, 5, 10},
+     "our default: no API rate is published for EMR on EKS; 5 requests/s, burst 10"},
+    {"emr-serverless", "*", {10, 5, 10},
+     "our default: no API rate is published for EMR Serverless; 5 requests/s, burst 10"},
+};
+
+const struct aws_quota *aws_quota_find(const char *service, const char *region)
 {
-    if (lim->max_concurrent == 0)
-        lim->max_concurrent = DEFAULT_MAX_CONCURRENT;
-    if (lim->rate < 0)
-        lim->rate = 0;
-    if (lim->burst < 1)
-        lim->burst = 1;
+    const struct aws_quota *any = NULL;
+    for (size_t i = 0; i < ARRAY_LEN(quota_table); i++) {
+        const struct aws_quota *q = &quota_table[i];
+        if (strcmp(q->service, service) != 0)
+            continue;
+        if (region != NULL && strcmp(q->region, region) == 0)
+            return q;
+        if (strcmp(q->region, "*") == 0)
+            any = q;
+    }
+    return any;
+}
+
+/* Puts the non-zero fields of `over` on `lim`. */
+static void limits_overlay(struct aws_http_limits *lim, const struct aws_http_limits *over)
+{
+    if (over->max_concurrent != 0)
+        lim->max_concurrent = over->max_concurrent;
+    if (over->rate != 0)
+        lim->rate = over->rate;
+    if (over->burst != 0)
+        lim->burst = over->burst;
+}
+
+/* A lane's limits: the generic default, the quota table, the client's, then `over` (may be
+ * NULL). Rate 0 means unlimited from here on. */
+static void limits_resolve(const struct aws_http *h, const char *service, const char *region,
+                           const struct aws_http_limits *over, struct aws_http_limits *out)
+{
+    out->max_concurrent = DEFAULT_MAX_CONCURRENT;
+    out->rate = AWS_HTTP_UNLIMITED;
+    out->burst = 1;
+    const struct aws_quota *q = aws_quota_find(service, region);
+    if (q != NULL)
+        limits_overlay(out, &q->limits);
+    limits_overlay(out, &h->opts.limits);
+    if (over != NULL)
+        limits_overlay(out, over);
+    if (out->rate < 0)
+        out->rate = 0;
+    if (out->burst < 1)
+        out->burst = 1;
 }
 
 static struct lane *lane_find(struct aws_http *h, const char *service, const char *region)
@@ -300,7 +382,7 @@ static struct lane *lane_get(struct aws_http *h, const char *service, const char
     l->h = h;
     l->service = xstrdup(service);
     l->region = xstrdup(region);
-    l->lim = h->opts.limits;
+    limits_resolve(h, service, region, NULL, &l->lim);
     l->tokens = l->lim.burst;
     l->refilled_ms = uv_now(h->loop);
     l->retry_quota = h->opts.retry_quota;
@@ -365,6 +447,8 @@ static void lane_remove(struct lane *l, struct aws_http_call *c)
 
 static void quota_release(struct lane *l, struct aws_http_call *c)
 {
+    if (l->h->opts.retry_mode == AWS_RETRY_LEGACY)
+        return; /* no budget in legacy mode */
     unsigned give = c->quota_held > 0 ? c->quota_held : NO_RETRY_INCREMENT;
     unsigned max = l->h->opts.retry_quota;
     l->retry_quota = l->retry_quota + give > max ? max : l->retry_quota + give;
@@ -537,17 +621,12 @@ static void header_add(struct aws_http_call *c, const char *name, const char *va
     c->headers = l;
 }
 
-/* Signs the request for this attempt and hands it to curl. Returns 0, or -1 with c->err set. */
-static int attempt_send(struct aws_http_call *c)
+/* Signs the request for this attempt with `creds` (borrowed; NULL: none) and hands it to
+ * curl. Returns 0, or -1 with c->err set. */
+static int attempt_send(struct aws_http_call *c, const struct aws_creds *creds)
 {
     struct aws_http *h = c->h;
-    const struct aws_creds *creds = h->have_creds ? &h->creds : NULL;
     time_t now = http_clock(h);
-    if (h->opts.config != NULL) {
-        creds = aws_config_creds(h->opts.config, now, &c->err);
-        if (creds == NULL)
-            return -1;
-    }
     if (creds == NULL)
         return err_set(&c->err, AWS_ERR_CLIENT, "no credentials to sign the request");
 
@@ -588,8 +667,10 @@ static int attempt_send(struct aws_http_call *c)
     c->errtype = NULL;
     buf_reset(&c->body);
     c->too_large = false;
+    c->curl_error[0] = '\0';
 
     curl_easy_setopt(e, CURLOPT_URL, c->url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->curl_error);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -628,12 +709,70 @@ static int attempt_send(struct aws_http_call *c)
     return 0;
 }
 
-/* Starts queued calls while the lane has slots and tokens. */
+/* Ends every queued call of every lane with `err` (credentials could not be had). */
+static void http_fail_queued(struct aws_http *h, const struct err *err)
+{
+    for (struct lane *l = h->lanes; l != NULL; l = l->next) {
+        while (l->head != NULL) {
+            struct aws_http_call *c = l->head;
+            lane_remove(l, c);
+            err_copy(&c->err, err);
+            free(c->error_code);
+            c->error_code = NULL;
+            call_end(c);
+        }
+    }
+}
+
+static void on_creds_ready(const struct aws_creds *creds, const struct err *err, void *arg)
+{
+    struct aws_http *h = arg;
+    h->creds_waiting = false;
+    if (creds == NULL) {
+        http_fail_queued(h, err);
+        return;
+    }
+    for (struct lane *l = h->lanes; l != NULL; l = l->next)
+        lane_pump(l);
+}
+
+/* The credentials to sign with now. Returns 1 with *out set (NULL when the client has none:
+ * the attempt fails), 0 while credential_process runs (every lane is pumped when it ends),
+ * or -1 with err set. */
+static int http_creds(struct aws_http *h, const struct aws_creds **out, struct err *err)
+{
+    *out = h->have_creds ? &h->creds : NULL;
+    if (h->opts.config == NULL)
+        return 1;
+    if (h->creds_waiting)
+        return 0;
+    bool pending;
+    *out = aws_config_creds_async(h->opts.config, h->loop, http_clock(h), on_creds_ready, h,
+                                  &pending, err);
+    if (*out != NULL)
+        return 1;
+    if (pending) {
+        h->creds_waiting = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* Starts queued calls while the lane has slots and tokens (and credentials are at hand). */
 static void lane_pump(struct lane *l)
 {
     if (l->h->state != HTTP_OPEN)
         return;
     while (l->head != NULL && l->in_flight < l->lim.max_concurrent) {
+        const struct aws_creds *creds;
+        struct err err = ERR_INIT;
+        int ready = http_creds(l->h, &creds, &err);
+        if (ready <= 0) {
+            if (ready < 0)
+                http_fail_queued(l->h, &err);
+            err_clear(&err);
+            return;
+        }
         if (!lane_token_take(l))
             return;
         struct aws_http_call *c = l->head;
@@ -642,7 +781,7 @@ static void lane_pump(struct lane *l)
         l->in_flight++;
         if (l->in_flight > l->stats.max_in_flight)
             l->stats.max_in_flight = l->in_flight;
-        if (attempt_send(c) < 0) {
+        if (attempt_send(c, creds) < 0) {
             attempt_reset(c);
             l->in_flight--;
             call_end(c);
@@ -650,7 +789,8 @@ static void lane_pump(struct lane *l)
     }
 }
 
-/* Full jitter: rand(0,1) * min(base * 2^(n-1), max), n = retries so far + 1. */
+/* Full jitter: rand(0,1) * min(base * 2^(n-1), max), n = retries so far + 1. Legacy mode's
+ * rand * base * 2^(n-1) is the same formula without a cap. */
 static uint64_t backoff_ms(struct aws_http_call *c)
 {
     struct aws_http *h = c->h;
@@ -698,17 +838,32 @@ static void attempt_done(struct aws_http_call *c, CURLcode rc)
         if (c->too_large)
             err_set(&c->err, AWS_ERR_CLIENT, "answer larger than %zu bytes from '%s'",
                     h->opts.max_response, c->url);
+        else if (rc == CURLE_PEER_FAILED_VERIFICATION)
+            err_set(&c->err, AWS_ERR_CLIENT,
+                    "TLS certificate verification failed for '%s': %s (give the CA bundle "
+                    "that signed the endpoint's certificate: AWS_CA_BUNDLE, the profile's "
+                    "ca_bundle or the ca_file option)",
+                    c->url, c->curl_error[0] != '\0' ? c->curl_error : curl_easy_strerror(rc));
+        else if (rc == CURLE_SSL_CACERT_BADFILE)
+            err_set(&c->err, AWS_ERR_CLIENT, "cannot use the CA bundle '%s': %s",
+                    h->opts.ca_file != NULL ? h->opts.ca_file : "(system)",
+                    c->curl_error[0] != '\0' ? c->curl_error : curl_easy_strerror(rc));
         else
             err_set(&c->err, AWS_ERR_CLIENT, "cannot reach '%s': %s", c->url,
-                    curl_easy_strerror(rc));
+                    c->curl_error[0] != '\0' ? c->curl_error : curl_easy_strerror(rc));
         retry = !c->too_large && curl_retryable(rc);
     }
+    if (rc == CURLE_OK && h->opts.retry_mode == AWS_RETRY_LEGACY)
+        retry = aws_http_retryable_legacy(c->status, c->error_code);
 
+    bool legacy = h->opts.retry_mode == AWS_RETRY_LEGACY;
     if (retry && c->attempts < h->opts.max_attempts && h->state == HTTP_OPEN) {
         unsigned cost = timeout ? TIMEOUT_RETRY_COST : RETRY_COST;
-        if (l->retry_quota >= cost) {
-            l->retry_quota -= cost;
-            c->quota_held = cost;
+        if (legacy || l->retry_quota >= cost) {
+            if (!legacy) {
+                l->retry_quota -= cost;
+                c->quota_held = cost;
+            }
             call_set_state(c, CALL_BACKOFF);
             uv_timer_start(&c->timer, on_call_timer, backoff_ms(c), 0);
             lane_pump(l);
@@ -840,23 +995,38 @@ struct aws_http *aws_http_new(uv_loop_t *loop, const struct aws_http_opts *opts,
     if (opts != NULL)
         h->opts = *opts;
     struct aws_http_opts *o = &h->opts;
+    if (o->config != NULL && (o->retry_mode == AWS_RETRY_DEFAULT || o->max_attempts == 0)) {
+        struct aws_retry_config rc;
+        if (aws_config_retry(o->config, &rc, err) != 0) {
+            free(h);
+            return NULL;
+        }
+        if (o->retry_mode == AWS_RETRY_DEFAULT)
+            o->retry_mode = rc.mode;
+        if (o->max_attempts == 0)
+            o->max_attempts = rc.max_attempts;
+    }
+    if (o->retry_mode == AWS_RETRY_DEFAULT)
+        o->retry_mode = AWS_RETRY_STANDARD;
+    bool legacy = o->retry_mode == AWS_RETRY_LEGACY;
+    if (o->ca_file == NULL && o->config != NULL)
+        o->ca_file = aws_config_ca_bundle(o->config);
     if (o->connect_timeout_ms == 0)
         o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     if (o->timeout_ms == 0)
         o->timeout_ms = DEFAULT_TIMEOUT_MS;
     if (o->max_attempts == 0)
-        o->max_attempts = DEFAULT_MAX_ATTEMPTS;
+        o->max_attempts = legacy ? LEGACY_MAX_ATTEMPTS : DEFAULT_MAX_ATTEMPTS;
     if (o->backoff_base_ms == 0)
         o->backoff_base_ms = DEFAULT_BACKOFF_BASE_MS;
     if (o->backoff_max_ms == 0)
-        o->backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+        o->backoff_max_ms = legacy ? LEGACY_BACKOFF_MAX_MS : DEFAULT_BACKOFF_MAX_MS;
     if (o->retry_quota == 0)
         o->retry_quota = DEFAULT_RETRY_QUOTA;
     if (o->max_idle_connections == 0)
         o->max_idle_connections = DEFAULT_MAX_IDLE;
     if (o->max_response == 0)
         o->max_response = DEFAULT_MAX_RESPONSE;
-    limits_fill(&o->limits);
     if (o->ca_file != NULL)
         o->ca_file = xstrdup(o->ca_file);
     if (o->creds != NULL) {
@@ -895,11 +1065,20 @@ void aws_http_limits_set(struct aws_http *h, const struct aws_service *svc, cons
                          const struct aws_http_limits *lim)
 {
     struct lane *l = lane_get(h, svc->signing_name, region);
-    l->lim = *lim;
-    limits_fill(&l->lim);
+    limits_resolve(h, svc->signing_name, region, lim, &l->lim);
     if (l->tokens > l->lim.burst)
         l->tokens = l->lim.burst;
     lane_pump(l);
+}
+
+void aws_http_limits_get(struct aws_http *h, const struct aws_service *svc, const char *region,
+                         struct aws_http_limits *out)
+{
+    struct lane *l = lane_find(h, svc->signing_name, region);
+    if (l != NULL)
+        *out = l->lim;
+    else
+        limits_resolve(h, svc->signing_name, region, NULL, out);
 }
 
 void aws_http_stats_get(struct aws_http *h, const struct aws_service *svc, const char *region,
@@ -1037,6 +1216,10 @@ void aws_http_close(struct aws_http *h)
 {
     assert(h->state == HTTP_OPEN);
     h->state = HTTP_CLOSING;
+    if (h->creds_waiting) {
+        aws_config_creds_unwait(h->opts.config, on_creds_ready, h);
+        h->creds_waiting = false;
+    }
     for (struct aws_http_call *c = h->calls; c != NULL; c = c->next)
         aws_http_call_cancel(c);
     http_maybe_free(h);

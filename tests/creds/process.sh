@@ -35,6 +35,19 @@ offset)
     printf '{"Version": 1, "AccessKeyId": "AKOFFSET", "SecretAccessKey": "SeCrEt-o",'
     printf ' "Expiration": "2024-01-01T02:00:00.123+02:00"}\n'
     ;;
+slow)
+    # answers after $2 seconds; $3: counter file of runs
+    n=$(cat "$3" 2>/dev/null || echo 0)
+    echo $((n + 1)) >"$3"
+    sleep "$2"
+    printf '{"Version": 1, "AccessKeyId": "AKSLOW%s", "SecretAccessKey": "SeCrEt-slow"}\n' $((n + 1))
+    ;;
+hang)
+    # never answers; writes the PID of its sleep (same process group) to $2
+    sleep 30 &
+    echo $! >"$2"
+    wait
+    ;;
 fail)
     echo "token service unreachable" >&2
     exit 3

@@ -3,10 +3,14 @@
 the test suite (issue #5). Runs with Debian's /usr/bin/python3 and python3-botocore only.
 
     /usr/bin/python3 tests/fakeaws/fakeaws.py [--port 0] [--seed N] [--creds AKID:SECRET ...]
+                                              [--tls-dir DIR]
 
 Listens on 127.0.0.1 (the port is chosen by the OS unless given) and prints the port alone on
-its first stdout line. Exits when its parent process goes away, so a crashed test leaves
-nothing behind.
+its first stdout line. With --tls-dir it also serves HTTPS on a second port (same fake, same
+log) and the first line is "PORT TLS_PORT": the certificate is DIR/cert.pem with its key
+DIR/key.pem, made when missing with the openssl command (self-signed, for IP 127.0.0.1 and
+localhost, valid one day), so a client trusts it only when given DIR/cert.pem as its CA
+bundle. Exits when its parent process goes away, so a crashed test leaves nothing behind.
 
 Every request, as AWS would:
   * is routed to its service by X-Amz-Target (awsJson1_1: EMR, Athena) or by its path
@@ -35,6 +39,8 @@ import json
 import os
 import random
 import re
+import ssl
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -368,13 +374,31 @@ async def read_request(reader):
     return method, target, version, headers, body
 
 
+def tls_context(directory):
+    """An SSL context serving DIR/cert.pem, made with the openssl command when missing."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    if not (os.path.exists(cert) and os.path.exists(key)):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--creds", action="append", default=[],
                     help="AKID:SECRET accepted (default test:test)")
+    ap.add_argument("--tls-dir", help="also serve HTTPS with DIR/cert.pem (made if missing)")
     args = ap.parse_args()
+    tls = tls_context(args.tls_dir) if args.tls_dir else None
     creds = dict(c.split(":", 1) for c in args.creds) or {"test": "test"}
     fake = Fake(args.seed, creds)
     parent = os.getppid()
@@ -455,13 +479,30 @@ def main():
             if os.getppid() != parent:
                 os._exit(0)
 
+    def on_loop_error(loop, context):
+        # a client that refuses our certificate is what the TLS tests are about: not news
+        exc = context.get("exception")
+        if isinstance(exc, (ssl.SSLError, ConnectionError)):
+            return
+        loop.default_exception_handler(context)
+
     async def run():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(on_loop_error)
         server = await asyncio.start_server(on_connection, "127.0.0.1", args.port,
                                             backlog=4096, limit=MAX_HEADER * 2)
         port = server.sockets[0].getsockname()[1]
-        sys.stdout.write("%d\n" % port)
+        line = "%d" % port
+        tls_server = None
+        if tls is not None:
+            tls_server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=tls,
+                                                    backlog=4096, limit=MAX_HEADER * 2)
+            line += " %d" % tls_server.sockets[0].getsockname()[1]
+        sys.stdout.write(line + "\n")
         sys.stdout.flush()
-        asyncio.get_running_loop().create_task(watch_parent())
+        loop.create_task(watch_parent())
+        if tls_server is not None:
+            loop.create_task(tls_server.serve_forever())
         async with server:
             await server.serve_forever()
 

@@ -11,13 +11,22 @@
  *   - the rate limit holds: request rate measured at the fake within 5% of the setting;
  *   - no retry after a non-retryable error; throttling retried up to max_attempts;
  *   - cancel and close deliver AWS_ERR_CANCELLED; no fd, handle or memory leak (run under
- *     ASan/LSan), uv_loop_close() == 0.
+ *     ASan/LSan), uv_loop_close() == 0;
+ *   - TLS: the fake's HTTPS port (a self-signed certificate the fake makes with the openssl
+ *     command in a temporary directory) is refused with a clear verification error without a
+ *     CA bundle, and works with ca_file or AWS_CA_BUNDLE pointing at that certificate;
+ *   - retry modes: legacy (5 attempts, its own retryable set, no budget) and standard, from
+ *     AWS_RETRY_MODE / AWS_MAX_ATTEMPTS or the profile; adaptive refused;
+ *   - the default quota table applies per service and region and can be overridden;
+ *   - a slow credential_process does not stall the loop: calls wait for it, a timer keeps
+ *     firing, and the command runs once for all of them.
  * Prints figures (requests/s, fault outcomes, measured rate) on lines starting with "#". */
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +45,10 @@
 static struct tl T;
 static pid_t fake_pid = -1;
 static int fake_port;
+static int fake_tls_port;
 static char fake_url[64];
+static char tls_dir[64];  /* the fake's certificate: tls_dir/cert.pem */
+static char root[4096];   /* the repository (the working directory) */
 
 /* ---- The fake ------------------------------------------------------------------------------- */
 
@@ -46,6 +58,15 @@ static void fake_kill(void)
         kill(fake_pid, SIGKILL);
         waitpid(fake_pid, NULL, 0);
         fake_pid = -1;
+    }
+    if (tls_dir[0] != '\0') {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/cert.pem", tls_dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/key.pem", tls_dir);
+        unlink(path);
+        rmdir(tls_dir);
+        tls_dir[0] = '\0';
     }
 }
 
@@ -64,6 +85,13 @@ static int fake_start(void)
         printf("FAIL fake: /usr/bin/python3 or %s missing\n", FAKE);
         return -1;
     }
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/sfnd-tls-XXXXXX");
+    if (mkdtemp(tls_dir) == NULL) {
+        tls_dir[0] = '\0';
+        printf("FAIL fake: mkdtemp\n");
+        return -1;
+    }
+    atexit(fake_kill); /* kills the fake, removes tls_dir */
     if (pipe(fds) != 0)
         return -1;
     fake_pid = fork();
@@ -73,11 +101,10 @@ static int fake_start(void)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl("/usr/bin/python3", "python3", FAKE, (char *)NULL);
+        execl("/usr/bin/python3", "python3", FAKE, "--tls-dir", tls_dir, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
-    atexit(fake_kill);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGABRT, on_signal);
@@ -94,11 +121,14 @@ static int fake_start(void)
     close(fds[0]);
     char *end;
     long port = strtol(line, &end, 10);
-    if (n == 0 || *end != '\0' || port <= 0 || port > 65535) {
-        printf("FAIL fake: did not start (is python3-botocore installed?)\n");
+    long tls_port = *end == ' ' ? strtol(end + 1, &end, 10) : 0;
+    if (n == 0 || *end != '\0' || port <= 0 || port > 65535 || tls_port <= 0 ||
+        tls_port > 65535) {
+        printf("FAIL fake: did not start (are python3-botocore and openssl installed?)\n");
         return -1;
     }
     fake_port = (int)port;
+    fake_tls_port = (int)tls_port;
     snprintf(fake_url, sizeof(fake_url), "http://127.0.0.1:%d", fake_port);
     return 0;
 }
@@ -150,6 +180,7 @@ struct slot {
     unsigned attempts;
     bool quota_empty;
     char err[ERR_NAME_MAX]; /* err name, "" on success */
+    char cause[512];     /* its cause */
     json_t *body;        /* new reference: the answer, when 2xx */
 };
 
@@ -175,6 +206,8 @@ static void on_done(struct aws_http_call *call, const struct aws_http_result *re
     s->attempts = res->attempts;
     s->quota_empty = res->retry_quota_empty;
     snprintf(s->err, sizeof(s->err), "%s", res->err->set ? res->err->name : "");
+    snprintf(s->cause, sizeof(s->cause), "%s",
+             res->err->set && res->err->cause != NULL ? res->err->cause : "");
     if (!res->err->set)
         s->body = json_loadb(res->body, res->body_len, 0, NULL);
     t->b->calls[t->i] = NULL;
@@ -375,7 +408,8 @@ static bool slot_ok(const struct slot *s, bool athena)
 static void test_concurrency(uv_loop_t *loop)
 {
     const size_t n = 1000;
-    struct aws_http_opts o = {.limits = {.max_concurrent = 1000}, .max_idle_connections = 1100};
+    struct aws_http_opts o = {.limits = {.max_concurrent = 1000, .rate = AWS_HTTP_UNLIMITED},
+                              .max_idle_connections = 1100};
     struct aws_http *h = client(loop, &o);
     fake_reset(loop);
     json_t *log0 = fake_control("GET", "/__fake/log", NULL);
@@ -431,7 +465,7 @@ static void test_concurrency(uv_loop_t *loop)
 static void test_cap(uv_loop_t *loop)
 {
     const size_t n = 200;
-    struct aws_http_opts o = {.limits = {.max_concurrent = 20}};
+    struct aws_http_opts o = {.limits = {.max_concurrent = 20, .rate = AWS_HTTP_UNLIMITED}};
     struct aws_http *h = client(loop, &o);
     fake_reset(loop);
     fake_script("{\"faults\": {\"rate\": 1.0, \"kinds\": [\"slow\"], \"slow_ms\": 50}}");
@@ -467,7 +501,7 @@ static void test_faults(uv_loop_t *loop)
 {
     const size_t n = 1000;
     struct aws_http_opts o = {
-        .limits = {.max_concurrent = 200},
+        .limits = {.max_concurrent = 200, .rate = AWS_HTTP_UNLIMITED},
         .timeout_ms = 1000,
         .backoff_base_ms = 20,
         .backoff_max_ms = 200,
@@ -612,7 +646,7 @@ static void test_rate(uv_loop_t *loop)
 /* Non-retryable answers end the call at once; throttling is retried up to max_attempts. */
 static void test_no_retry(uv_loop_t *loop)
 {
-    struct aws_http_opts o = {.backoff_base_ms = 10};
+    struct aws_http_opts o = {.backoff_base_ms = 10, .limits = {.rate = AWS_HTTP_UNLIMITED}};
     struct aws_http *h = client(loop, &o);
     struct aws_creds bad = {(char *)"test", (char *)"wrong", NULL, 0, NULL};
     struct aws_http_opts ob = {.creds = &bad};
@@ -675,10 +709,439 @@ static void test_no_retry(uv_loop_t *loop)
     client_close(loop, h);
 }
 
+/* ---- Configuration from a table (struct aws_env) -------------------------------------------- */
+
+/* "NAME=value" strings, NULL-terminated. */
+static const char *on_table_env(void *arg, const char *name)
+{
+    const char *const *kv = arg;
+    size_t n = strlen(name);
+    for (; *kv != NULL; kv++) {
+        if (strncmp(*kv, name, n) == 0 && (*kv)[n] == '=')
+            return *kv + n + 1;
+    }
+    return NULL;
+}
+
+/* A config from `kv` and, when `config_text` is not NULL, a home whose ~/.aws/config holds it
+ * (the home is made in `home`, which the caller removes with home_remove). */
+static struct aws_config *table_config(const char *const *kv, const char *config_text,
+                                       char home[64], struct err *err)
+{
+    home[0] = '\0';
+    if (config_text != NULL) {
+        snprintf(home, 64, "/tmp/sfnd-http-XXXXXX");
+        if (mkdtemp(home) == NULL)
+            return NULL;
+        char path[128];
+        snprintf(path, sizeof(path), "%s/.aws", home);
+        mkdir(path, 0700);
+        snprintf(path, sizeof(path), "%s/.aws/config", home);
+        FILE *f = fopen(path, "w");
+        if (f != NULL) {
+            fputs(config_text, f);
+            fclose(f);
+        }
+    }
+    struct aws_env env = {on_table_env, (void *)kv, home[0] != '\0' ? home : NULL};
+    return aws_config_new(&env, NULL, err);
+}
+
+static void home_remove(const char *home)
+{
+    if (home[0] == '\0')
+        return;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/.aws/config", home);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/.aws", home);
+    rmdir(path);
+    rmdir(home);
+}
+
+/* ---- TLS ------------------------------------------------------------------------------------ */
+
+static void sls_get_app_ep(struct aws_http *h, const struct aws_endpoint *ep, struct batch *b,
+                           size_t i)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/applications/%s", app_id);
+    struct aws_request r;
+    aws_request_init_rest_json(&r, "GET", ep->host, path, NULL, 0);
+    struct tag *t = xmalloc(sizeof(*t));
+    t->b = b;
+    t->i = i;
+    struct err err = ERR_INIT;
+    b->calls[i] = aws_http_send(h, &aws_service_emr_serverless, REGION, ep, &r, on_done, t, &err);
+    if (b->calls[i] == NULL) {
+        tl_check(&T, false, "send", "aws_http_send: %s", err.cause);
+        err_clear(&err);
+        free(t);
+        b->done++;
+    }
+}
+
+/* The fake's HTTPS port: refused without the CA bundle (a clear error, not retried), accepted
+ * with it given as ca_file or AWS_CA_BUNDLE; a CA bundle that cannot be read is named. */
+static void test_tls(uv_loop_t *loop)
+{
+    char url[64], ca[128], missing[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", fake_tls_port);
+    snprintf(ca, sizeof(ca), "%s/cert.pem", tls_dir);
+    snprintf(missing, sizeof(missing), "%s/none.pem", tls_dir);
+    struct aws_endpoint ep;
+    struct err err = ERR_INIT;
+    tl_check(&T, aws_endpoint_parse(&ep, url, &err) == 0 && ep.tls, "tls", "endpoint %s", url);
+    fake_reset(loop);
+
+    /* (a) the system's CA store does not know the fake's self-signed certificate */
+    struct aws_http_opts o = {.limits = {.rate = AWS_HTTP_UNLIMITED}};
+    struct aws_http *h = client(loop, &o);
+    struct batch b;
+    batch_init(&b, 1);
+    sls_get_app_ep(h, &ep, &b, 0);
+    batch_wait(loop, &b);
+    printf("# tls without a CA bundle: %s: %s\n", b.slots[0].err, b.slots[0].cause);
+    tl_check(&T, strcmp(b.slots[0].err, AWS_ERR_CLIENT) == 0 && b.slots[0].attempts == 1 &&
+                     strstr(b.slots[0].cause, "TLS certificate verification failed") != NULL &&
+                     strstr(b.slots[0].cause, "self-signed certificate") != NULL,
+             "tls", "no CA bundle: '%s' after %u attempts: %s", b.slots[0].err,
+             b.slots[0].attempts, b.slots[0].cause);
+    batch_release(&b);
+    client_close(loop, h);
+
+    /* (b) ca_file: 50 calls over TLS, all signed and answered */
+    o.ca_file = ca;
+    h = client(loop, &o);
+    const size_t n = 50;
+    batch_init(&b, n);
+    for (size_t i = 0; i < n; i++)
+        sls_get_app_ep(h, &ep, &b, i);
+    batch_wait(loop, &b);
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++)
+        ok += slot_ok(&b.slots[i], false);
+    json_t *log = fake_control("GET", "/__fake/log", NULL);
+    printf("# tls with ca_file: %zu/%zu ok, %ld signatures ok, %ld bad\n", ok, n,
+           log_int(log, "signatures_ok"), log_int(log, "signatures_bad"));
+    tl_check(&T, ok == n && log_int(log, "signatures_bad") == 0, "tls",
+             "with ca_file: %zu of %zu ok (first error '%s': %s)", ok, n, b.slots[0].err,
+             b.slots[0].cause);
+    json_decref(log);
+    batch_release(&b);
+    client_close(loop, h);
+
+    /* (c) AWS_CA_BUNDLE through the config, credentials from the environment */
+    char bundle[160];
+    snprintf(bundle, sizeof(bundle), "AWS_CA_BUNDLE=%s", ca);
+    const char *kv[] = {bundle, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", NULL};
+    char home[64];
+    struct aws_config *cfg = table_config(kv, NULL, home, &err);
+    struct aws_http_opts oc = {.config = cfg, .limits = {.rate = AWS_HTTP_UNLIMITED}};
+    h = client(loop, &oc);
+    batch_init(&b, 1);
+    sls_get_app_ep(h, &ep, &b, 0);
+    batch_wait(loop, &b);
+    tl_check(&T, slot_ok(&b.slots[0], false), "tls", "AWS_CA_BUNDLE: '%s' %s", b.slots[0].err,
+             b.slots[0].cause);
+    batch_release(&b);
+    client_close(loop, h);
+    aws_config_free(cfg);
+
+    /* (d) a CA bundle that is not there */
+    o.ca_file = missing;
+    h = client(loop, &o);
+    batch_init(&b, 1);
+    sls_get_app_ep(h, &ep, &b, 0);
+    batch_wait(loop, &b);
+    tl_check(&T, strcmp(b.slots[0].err, AWS_ERR_CLIENT) == 0 &&
+                     strstr(b.slots[0].cause, "cannot use the CA bundle") != NULL &&
+                     strstr(b.slots[0].cause, missing) != NULL,
+             "tls", "missing CA bundle: '%s' %s", b.slots[0].err, b.slots[0].cause);
+    batch_release(&b);
+    client_close(loop, h);
+    err_clear(&err);
+    aws_endpoint_release(&ep);
+}
+
+/* ---- Retry modes ----------------------------------------------------------------------------- */
+
+static void emr_describe(struct aws_http *h, struct batch *b, size_t i)
+{
+    const char *body = "{\"ClusterId\": \"j-1\"}";
+    struct aws_request r;
+    aws_request_init_json11(&r, EP.host, "ElasticMapReduce.DescribeCluster", body, strlen(body));
+    send_req(h, &aws_service_emr, &r, b, i);
+}
+
+/* Every answer throttled: how many attempts each mode makes per service (athena throttles with
+ * TooManyRequestsException 400, which legacy mode does not retry; EMR with
+ * ThrottlingException 400; EMR Serverless with ThrottlingException 429). */
+static void test_retry_modes(uv_loop_t *loop)
+{
+    static const struct {
+        const char *what;
+        const char *env[4];
+        const char *config;       /* ~/.aws/config, or NULL */
+        enum aws_retry_mode mode; /* opts.retry_mode */
+        unsigned athena, emr, serverless; /* attempts wanted */
+    } cases[] = {
+        {"nothing set: standard, 3 attempts", {NULL}, NULL, AWS_RETRY_DEFAULT, 3, 3, 3},
+        {"AWS_RETRY_MODE=legacy: 5 attempts, not for TooManyRequestsException",
+         {"AWS_RETRY_MODE=legacy", NULL}, NULL, AWS_RETRY_DEFAULT, 1, 5, 5},
+        {"legacy, AWS_MAX_ATTEMPTS=2", {"AWS_RETRY_MODE=legacy", "AWS_MAX_ATTEMPTS=2", NULL},
+         NULL, AWS_RETRY_DEFAULT, 1, 2, 2},
+        {"AWS_MAX_ATTEMPTS=5 in standard mode", {"AWS_MAX_ATTEMPTS=5", NULL}, NULL,
+         AWS_RETRY_DEFAULT, 5, 5, 5},
+        {"the profile's retry_mode and max_attempts", {NULL},
+         "[default]\nretry_mode = legacy\nmax_attempts = 4\n", AWS_RETRY_DEFAULT, 1, 4, 4},
+        {"opts.retry_mode beats the profile", {NULL}, "[default]\nretry_mode = legacy\n",
+         AWS_RETRY_STANDARD, 3, 3, 3},
+    };
+    fake_reset(loop);
+    fake_script("{\"faults\": {\"rate\": 1.0, \"kinds\": [\"throttle\"]}}");
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        const char *kv[8];
+        size_t k = 0;
+        for (size_t j = 0; cases[i].env[j] != NULL; j++)
+            kv[k++] = cases[i].env[j];
+        kv[k++] = "AWS_ACCESS_KEY_ID=test";
+        kv[k++] = "AWS_SECRET_ACCESS_KEY=test";
+        kv[k] = NULL;
+        char home[64];
+        struct err err = ERR_INIT;
+        struct aws_config *cfg = table_config(kv, cases[i].config, home, &err);
+        struct aws_http_opts o = {.config = cfg, .retry_mode = cases[i].mode,
+                                  .backoff_base_ms = 2, .limits = {.rate = AWS_HTTP_UNLIMITED}};
+        struct aws_http *h = client(loop, &o);
+        struct batch b;
+        batch_init(&b, 3);
+        athena_start(h, &b, 0, "SELECT 7");
+        emr_describe(h, &b, 1);
+        sls_get_app(h, &b, 2, app_id);
+        batch_wait(loop, &b);
+        unsigned want[3] = {cases[i].athena, cases[i].emr, cases[i].serverless};
+        const char *names[3] = {"TooManyRequestsException", "ThrottlingException",
+                                "ThrottlingException"};
+        printf("# retry %s: attempts athena %u, emr %u, emr-serverless %u\n", cases[i].what,
+               b.slots[0].attempts, b.slots[1].attempts, b.slots[2].attempts);
+        for (size_t j = 0; j < 3; j++)
+            tl_check(&T, b.slots[j].attempts == want[j] &&
+                             strcmp(b.slots[j].err, names[j]) == 0,
+                     "retry_mode", "%s: call %zu ended '%s' after %u attempts, want %u",
+                     cases[i].what, j, b.slots[j].err, b.slots[j].attempts, want[j]);
+        batch_release(&b);
+        client_close(loop, h);
+        aws_config_free(cfg);
+        home_remove(home);
+        err_clear(&err);
+    }
+
+    /* legacy mode has no retry budget; standard mode's runs dry (budget of one retry) */
+    fake_script("{\"faults\": {\"rate\": 1.0, \"kinds\": [\"500\"]}}");
+    for (int legacy = 0; legacy < 2; legacy++) {
+        struct aws_http_opts o = {.retry_mode = legacy ? AWS_RETRY_LEGACY : AWS_RETRY_STANDARD,
+                                  .backoff_base_ms = 2, .retry_quota = 5,
+                                  .limits = {.rate = AWS_HTTP_UNLIMITED}};
+        struct aws_http *h = client(loop, &o);
+        struct batch b;
+        batch_init(&b, 4);
+        for (size_t i = 0; i < 4; i++)
+            sls_get_app(h, &b, i, app_id);
+        batch_wait(loop, &b);
+        struct aws_http_stats st;
+        aws_http_stats_get(h, &aws_service_emr_serverless, REGION, &st);
+        unsigned attempts = 0;
+        for (size_t i = 0; i < 4; i++)
+            attempts += b.slots[i].attempts;
+        printf("# retry budget of 5 tokens, 4 calls always answered 500: %s mode made %u "
+               "attempts, %lu retries refused\n", legacy ? "legacy" : "standard", attempts,
+               st.quota_refusals);
+        if (legacy)
+            tl_check(&T, attempts == 20 && st.quota_refusals == 0, "retry_budget",
+                     "legacy: %u attempts, %lu refusals", attempts, st.quota_refusals);
+        else
+            tl_check(&T, attempts == 5 && st.quota_refusals == 4, "retry_budget",
+                     "standard: %u attempts, %lu refusals", attempts, st.quota_refusals);
+        batch_release(&b);
+        client_close(loop, h);
+    }
+    fake_script("{\"faults\": {}}");
+
+    /* adaptive and unknown modes: the client is refused, naming the mode */
+    static const char *const bad[][2] = {
+        {"AWS_RETRY_MODE=adaptive", "retry mode 'adaptive' (AWS_RETRY_MODE) is not supported"},
+        {"AWS_RETRY_MODE=turbo", "invalid retry mode 'turbo'"},
+        {"AWS_MAX_ATTEMPTS=0", "invalid max attempts '0'"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        const char *kv[] = {bad[i][0], NULL};
+        char home[64];
+        struct err err = ERR_INIT;
+        struct aws_config *cfg = table_config(kv, NULL, home, &err);
+        struct aws_http_opts o = {.config = cfg};
+        struct aws_http *h = aws_http_new(loop, &o, &err);
+        tl_check(&T, h == NULL && err.set && strcmp(err.name, AWS_ERR_CLIENT) == 0 &&
+                         strstr(err.cause, bad[i][1]) != NULL,
+                 "retry_mode", "%s: %s", bad[i][0], err.cause ? err.cause : "accepted");
+        if (h != NULL)
+            client_close(loop, h);
+        aws_config_free(cfg);
+        err_clear(&err);
+    }
+}
+
+/* ---- Default quotas -------------------------------------------------------------------------- */
+
+/* The table's values apply per service, in every region; the client's limits and a lane's own
+ * override them field by field; the table's rate holds at the fake. */
+static void test_quota_defaults(uv_loop_t *loop)
+{
+    static const struct {
+        const struct aws_service *svc;
+        unsigned max_concurrent;
+        double rate, burst;
+    } want[] = {
+        {&aws_service_emr, 5, 0.5, 5},
+        {&aws_service_athena, 20, 20, 20},
+        {&aws_service_emr_containers, 10, 5, 10},
+        {&aws_service_emr_serverless, 10, 5, 10},
+    };
+    struct aws_http_opts o = {0};
+    struct aws_http *h = client(loop, &o);
+    const char *regions[] = {"us-east-1", "eu-west-1", "ap-southeast-2"};
+    for (size_t i = 0; i < ARRAY_LEN(want); i++) {
+        for (size_t r = 0; r < ARRAY_LEN(regions); r++) {
+            struct aws_http_limits l;
+            aws_http_limits_get(h, want[i].svc, regions[r], &l);
+            tl_check(&T, l.max_concurrent == want[i].max_concurrent && l.rate == want[i].rate &&
+                             l.burst == want[i].burst,
+                     "quota", "%s in %s: {%u, %g, %g}", want[i].svc->signing_name, regions[r],
+                     l.max_concurrent, l.rate, l.burst);
+        }
+        const struct aws_quota *q = aws_quota_find(want[i].svc->signing_name, "us-east-1");
+        tl_check(&T, q != NULL && q->source != NULL && q->source[0] != '\0', "quota",
+                 "%s has no source", want[i].svc->signing_name);
+    }
+    /* a lane's own limits, field by field over the table */
+    struct aws_http_limits mine = {.rate = 40};
+    aws_http_limits_set(h, &aws_service_athena, "eu-west-1", &mine);
+    struct aws_http_limits l;
+    aws_http_limits_get(h, &aws_service_athena, "eu-west-1", &l);
+    tl_check(&T, l.rate == 40 && l.burst == 20 && l.max_concurrent == 20, "quota",
+             "athena eu-west-1 after limits_set: {%u, %g, %g}", l.max_concurrent, l.rate,
+             l.burst);
+    aws_http_limits_get(h, &aws_service_athena, "us-east-1", &l);
+    tl_check(&T, l.rate == 20, "quota", "limits_set leaked into another region: %g", l.rate);
+
+    /* measured: the default EMR Serverless lane (burst 10, 5/s) at the fake */
+    fake_reset(loop);
+    const size_t n = 20;
+    struct batch b;
+    batch_init(&b, n);
+    for (size_t i = 0; i < n; i++)
+        sls_get_app(h, &b, i, app_id);
+    batch_wait(loop, &b);
+    json_t *log = fake_control("GET", "/__fake/log", NULL);
+    json_t *arr = json_object_get(log, "arrivals"); /* borrowed; [0] is the setup's */
+    size_t na = json_array_size(arr);
+    double t_first = json_real_value(json_array_get(arr, 1));
+    double t_burst = json_real_value(json_array_get(arr, 10));
+    double t_last = json_real_value(json_array_get(arr, na - 1));
+    double rest_rate = na > 12 ? (double)(na - 1 - 11) / (t_last - json_real_value(
+                                                                     json_array_get(arr, 11)))
+                               : 0;
+    printf("# default quota emr-serverless (burst 10, 5/s): first 10 within %.3f s, the next "
+           "10 at %.2f requests/s\n", t_burst - t_first, rest_rate);
+    tl_check(&T, na == n + 1 && t_burst - t_first < 0.15, "quota",
+             "%zu arrivals; the burst of 10 took %.3f s", na, t_burst - t_first);
+    tl_check(&T, rest_rate > 4.5 && rest_rate < 5.5, "quota", "after the burst %.2f/s, want 5",
+             rest_rate);
+    json_decref(log);
+    batch_release(&b);
+    client_close(loop, h);
+
+    /* the client's limits beat the table; AWS_HTTP_UNLIMITED removes the rate */
+    struct aws_http_opts o2 = {.limits = {.max_concurrent = 7, .rate = AWS_HTTP_UNLIMITED}};
+    h = client(loop, &o2);
+    aws_http_limits_get(h, &aws_service_emr, "us-east-1", &l);
+    tl_check(&T, l.max_concurrent == 7 && l.rate == 0 && l.burst == 5, "quota",
+             "client limits over the table: {%u, %g, %g}", l.max_concurrent, l.rate, l.burst);
+    client_close(loop, h);
+}
+
+/* ---- credential_process through the client ------------------------------------------------- */
+
+static unsigned ticks;
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    ticks++;
+}
+
+/* 30 calls signed with credentials from a credential_process that takes 300 ms: the loop
+ * keeps running a 10 ms timer meanwhile, the command runs once, every call succeeds. */
+static void test_creds_process(uv_loop_t *loop)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/sfnd-count-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return;
+    char count[128];
+    snprintf(count, sizeof(count), "%s/count", dir);
+    char *config = xasprintf(
+        "[default]\ncredential_process = sh %s/tests/creds/process.sh slow 0.3 %s\n", root,
+        count);
+    char home[64];
+    struct err err = ERR_INIT;
+    const char *kv[] = {NULL};
+    struct aws_config *cfg = table_config(kv, config, home, &err);
+    fake_reset(loop);
+    fake_script("{\"creds\": {\"AKSLOW1\": \"SeCrEt-slow\"}}");
+    struct aws_http_opts o = {.config = cfg, .limits = {.rate = AWS_HTTP_UNLIMITED}};
+    struct aws_http *h = client(loop, &o);
+    uv_timer_t tick;
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, on_tick, 10, 10);
+    ticks = 0;
+    const size_t n = 30;
+    struct batch b;
+    batch_init(&b, n);
+    uint64_t t0 = uv_hrtime();
+    for (size_t i = 0; i < n; i++)
+        athena_start(h, &b, i, "SELECT 8");
+    batch_wait(loop, &b);
+    double secs = (double)(uv_hrtime() - t0) / 1e9;
+    uv_close((uv_handle_t *)&tick, NULL);
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++)
+        ok += slot_ok(&b.slots[i], true);
+    char *runs = tl_read_file(count, NULL);
+    printf("# credential_process taking 300 ms: %zu/%zu calls ok in %.2f s; a 10 ms timer "
+           "fired %u times meanwhile; the command ran %s", ok, n, secs, ticks,
+           runs != NULL ? runs : "?\n");
+    tl_check(&T, ok == n, "creds_process", "%zu of %zu ok (first: '%s' %s)", ok, n,
+             b.slots[0].err, b.slots[0].cause);
+    tl_check(&T, ticks >= 10, "creds_process", "the timer fired %u times in %.2f s", ticks,
+             secs);
+    tl_check(&T, runs != NULL && strcmp(runs, "1\n") == 0, "creds_process",
+             "the command ran %s times", runs != NULL ? runs : "?");
+    free(runs);
+    batch_release(&b);
+    client_close(loop, h);
+    aws_config_free(cfg);
+    unlink(count);
+    rmdir(dir);
+    free(config);
+    home_remove(home);
+    err_clear(&err);
+}
+
 /* Cancel ends a call with AWS_ERR_CANCELLED; close does the same for every pending call. */
 static void test_cancel(uv_loop_t *loop)
 {
-    struct aws_http_opts o = {.limits = {.max_concurrent = 2}};
+    struct aws_http_opts o = {.limits = {.max_concurrent = 2, .rate = AWS_HTTP_UNLIMITED}};
     struct aws_http *h = client(loop, &o);
     fake_script("{\"faults\": {\"rate\": 1.0, \"kinds\": [\"slow\"], \"slow_ms\": 300}}");
     struct batch b;
@@ -703,6 +1166,8 @@ int main(void)
 {
     xalloc_install_jansson();
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (getcwd(root, sizeof(root)) == NULL)
+        return 1;
     test_error_parse();
     if (fake_start() < 0) {
         tl_check(&T, false, "fake", "the fake AWS is not available");
@@ -725,6 +1190,10 @@ int main(void)
     test_faults(&loop);
     test_rate(&loop);
     test_no_retry(&loop);
+    test_tls(&loop);
+    test_retry_modes(&loop);
+    test_quota_defaults(&loop);
+    test_creds_process(&loop);
     test_cancel(&loop);
     tl_check(&T, uv_loop_close(&loop) == 0, "leaks", "handles left on the loop");
     int fds_after = fd_count();
