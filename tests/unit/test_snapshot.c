@@ -91,6 +91,9 @@ static int job_start(struct sfn_task *t, void *arg, struct err *err)
     }
     j->submissions++;
     j->task = t;
+    json_t *state = json_pack("{s:s}", "job", j->token); /* what a real handler keeps */
+    sfn_task_set_state(t, state);
+    json_decref(state);
     return 0;
 }
 
@@ -100,6 +103,10 @@ static int job_resume(struct sfn_task *t, void *arg, struct err *err)
     struct job *j = job_find(js, sfn_task_token(t));
     if (j == NULL)
         return err_set(err, "Job.Lost", "no job for token %s", sfn_task_token(t));
+    const char *kept = json_string_value(json_object_get(sfn_task_state(t), "job"));
+    if (kept == NULL || strcmp(kept, j->token) != 0) /* sfn_task_set_state survives restores */
+        return err_set(err, "Job.StateLost", "the handler's state of %s was not restored",
+                       sfn_task_token(t));
     j->task = t;
     if (j->finished)
         job_deliver(j);
