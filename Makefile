@@ -26,6 +26,8 @@ LIB_SRC  := $(wildcard util/*.c asl/*.c engine/*.c integrations/*.c integrations
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+SRV_SRC  := $(wildcard server/*.c)
+SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/unit/*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/crash/*.c bench/*.c)
@@ -39,7 +41,7 @@ DEB_PKGS := build-essential pkg-config libjansson-dev libuv1-dev libcurl4-openss
 
 .PHONY: all test check bench deps clean run-example tests-bin
 .SECONDARY:
-all: $(BUILD)/sfn $(BUILD)/libsfn.a
+all: $(BUILD)/sfn $(BUILD)/sfnd $(BUILD)/libsfn.a
 
 $(BUILD)/libsfn.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -48,6 +50,9 @@ $(BUILD)/libsfn.a: $(LIB_OBJ)
 
 $(BUILD)/sfn: $(CLI_OBJ) $(BUILD)/libsfn.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsfn.a $(LDLIBS)
+
+$(BUILD)/sfnd: $(SRV_OBJ) $(BUILD)/libsfn.a
+	$(CC) $(LDFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libsfn.a $(LDLIBS) -lhttp_parser
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -308,4 +308,39 @@ long sfn_store_history(struct sfn_store *st, const char *arn, int64_t after_id, 
                        size_t limit, bool include_data, sfn_store_event_fn fn, void *arg,
                        struct err *err);
 
+/* ---- store: reads for the API server ---------------------------------------------------- */
+
+/* A state machine as the store holds it (all borrowed for the duration of the callback). */
+struct sfn_store_machine_rec {
+    const char *name, *arn, *type; /* type: "STANDARD" or "EXPRESS" */
+    const char *role_arn;          /* may be NULL (machines recorded by `sfn run --db`) */
+    const char *definition;        /* the current revision's text, exactly as recorded */
+    size_t definition_len;
+    int64_t revision_id;           /* pass to sfn_machine_set_persist_id on a compiled copy */
+    int64_t created_ms;            /* epoch ms */
+};
+typedef int (*sfn_store_machine_fn)(const struct sfn_store_machine_rec *m, void *arg);
+/* Finds a state machine by exact name or ARN and calls fn once. Returns 0, 1 (not found) or
+ * -1 with err set. */
+int sfn_store_get_machine(struct sfn_store *st, const char *name_or_arn,
+                          sfn_store_machine_fn fn, void *arg, struct err *err);
+/* Calls fn for the state machines whose name sorts after `after_name` (NULL = from the first),
+ * by name in byte order, at most `limit` (0 = all); fn returning non-zero stops the walk.
+ * Returns the number of machines passed to fn, or -1 with err set. */
+long sfn_store_list_machines(struct sfn_store *st, const char *after_name, size_t limit,
+                             sfn_store_machine_fn fn, void *arg, struct err *err);
+/* One page of the executions of the machine with ARN `machine_arn`, newest first (start time,
+ * then recording order), optionally only with `status`, starting after the execution
+ * `after_arn` (NULL = from the newest), at most `limit` (0 = all). Returns the number passed
+ * to fn, -1 with err set, or -2 when `after_arn` is not an execution of that machine. */
+long sfn_store_page_executions(struct sfn_store *st, const char *machine_arn, const char *status,
+                               const char *after_arn, size_t limit, sfn_store_execution_fn fn,
+                               void *arg, struct err *err);
+/* sfn_store_recover, and fn is called with each execution it continues (so that the caller
+ * can find it again, e.g. to stop it). Returns 0, or -1 with err set. */
+typedef void (*sfn_store_recovered_fn)(struct sfn_execution *ex, void *arg);
+int sfn_store_recover_each(struct sfn_store *st, struct sfn_engine *eng,
+                           const struct sfn_execution_options *opt, sfn_store_recovered_fn fn,
+                           void *fn_arg, size_t *count, struct err *err);
+
 #endif

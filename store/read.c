@@ -72,6 +72,13 @@ bool sfn_store_execution_exists(struct sfn_store *st, const char *arn)
 int sfn_store_recover(struct sfn_store *st, struct sfn_engine *eng,
                       const struct sfn_execution_options *opt, size_t *count, struct err *err)
 {
+    return sfn_store_recover_each(st, eng, opt, NULL, NULL, count, err);
+}
+
+int sfn_store_recover_each(struct sfn_store *st, struct sfn_engine *eng,
+                           const struct sfn_execution_options *opt, sfn_store_recovered_fn fn,
+                           void *fn_arg, size_t *count, struct err *err)
+{
     if (count != NULL)
         *count = 0;
     if (st->eng != eng)
@@ -122,6 +129,8 @@ int sfn_store_recover(struct sfn_store *st, struct sfn_engine *eng,
             break;
         sfn_execution_set_persist_id(ex, id);
         n++;
+        if (fn != NULL)
+            fn(ex, fn_arg);
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         store_db_err(st, err, "cannot be read");

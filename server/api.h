@@ -1,0 +1,26 @@
+/* server/api.h - the Step Functions HTTP API (AWS JSON 1.0) over an engine and its store:
+ * the request handler the HTTP server calls, and the executions it tracks. */
+#ifndef SFN_SERVER_API_H
+#define SFN_SERVER_API_H
+
+#include "server/server.h"
+#include "sfn.h"
+
+struct api;
+
+/* An API over `eng`, attached to store `st` (both borrowed; they outlive the api). `region`
+ * and `account` are those of the engine's ARNs. */
+struct api *api_new(struct sfn_engine *eng, struct sfn_store *st, const char *region,
+                    const char *account);
+/* The server whose replies the API sends (for commit failures). */
+void api_set_server(struct api *api, struct server *srv);
+/* Execution options for executions the store recovers (their on_done frees them). */
+struct sfn_execution_options api_execution_options(struct api *api);
+/* Tracks an execution the store recovered (sfn_store_recover_each's callback). */
+void api_track(struct sfn_execution *ex, void *api);
+/* The handler for server_new. */
+void api_handle(struct server_req *req, void *api);
+/* Frees the API. Call after sfn_engine_free (which frees or releases every execution). */
+void api_free(struct api *api);
+
+#endif

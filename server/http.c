@@ -1,0 +1,679 @@
+/* server/http.c - HTTP/1.1 connections of sfnd on a libuv loop, parsed by http-parser.
+ *
+ * A connection handles one request at a time: when a request is complete the parser is
+ * paused and reading stops; the handler answers (server_reply), the answer is written, and
+ * only then is the rest of what the client sent parsed. So pipelined requests are answered
+ * in order, a connection holds at most one read buffer, one request and one answer, and a
+ * slow or hostile client costs only its own connection (limits and timeouts in server.h).
+ *
+ * Replies that acknowledge a change wait for the engine's commit: the engine commits at the
+ * end of a loop turn (its uv_prepare handle), so a reply created before this server's
+ * uv_check of turn N is held until the check of turn N + 1, with a prepare phase, and thus a
+ * commit, in between. An idle handle keeps the loop turning while replies wait. */
+#include <assert.h>
+#include <http_parser.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "server/server.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+#define READ_BUF_SIZE (16 * 1024)
+
+enum conn_state {
+    CONN_READING,  /* reading and parsing (idle, or a request partly received) */
+    CONN_HANDLING, /* a complete request is being answered */
+    CONN_WAITING,  /* the answer waits for the engine's commit */
+    CONN_WRITING,  /* the answer is being written */
+    CONN_CLOSING,  /* uv_close called */
+};
+
+struct server_req {
+    struct conn *conn;
+    struct buf url;         /* request target */
+    struct buf headers;     /* "name\0value\0" pairs */
+    bool in_value;          /* the last header callback was a value */
+    size_t header_bytes;    /* request line and headers so far */
+    struct buf body;
+    char id[37];            /* x-amzn-RequestId */
+    bool replied;
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct server *srv;
+    enum conn_state state;
+    int handles;              /* open uv handles; freed when both are closed */
+    http_parser parser;
+    struct server_req req;
+    bool in_request;          /* the first byte of a request has been parsed */
+    bool keep_alive;          /* the current request allows another after it */
+    int reject;               /* a limit was exceeded: status to answer, then close */
+    char *rbuf;               /* READ_BUF_SIZE bytes */
+    size_t roff, rlen;        /* unparsed bytes rbuf[roff .. rlen) */
+    struct buf out;           /* the answer being written or waiting */
+    bool close_after;         /* close once the answer is written */
+    uv_write_t wreq;
+    uint64_t ready_turn;      /* CONN_WAITING: send at this check turn */
+    struct conn *next, *prev; /* server's list of connections */
+};
+
+struct server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    bool listening;
+    uv_check_t check;         /* sends replies whose commit has happened */
+    uv_idle_t idle;           /* keeps the loop turning while replies wait */
+    int handles;              /* open handles of the server itself */
+    server_handler_fn fn;
+    void *arg;
+    struct conn *conns;
+    size_t n_conns;
+    size_t n_waiting;         /* connections in CONN_WAITING */
+    uint64_t turn;            /* check phases seen */
+    bool commit_failed;
+    bool closing;
+    void (*on_closed)(void *arg);
+    void *closed_arg;
+    uint64_t rng;
+    int port;
+};
+
+/* Every state change of a connection goes through here; the allowed ones are:
+ * READING -> HANDLING -> (WAITING ->) WRITING -> READING, and anything -> CLOSING. */
+static void conn_set_state(struct conn *c, enum conn_state to)
+{
+    static const unsigned allowed[] = {
+        [CONN_READING] = 1u << CONN_HANDLING | 1u << CONN_CLOSING,
+        [CONN_HANDLING] = 1u << CONN_WAITING | 1u << CONN_WRITING | 1u << CONN_CLOSING,
+        [CONN_WAITING] = 1u << CONN_WRITING | 1u << CONN_CLOSING,
+        [CONN_WRITING] = 1u << CONN_READING | 1u << CONN_CLOSING,
+        [CONN_CLOSING] = 0,
+    };
+    assert(allowed[c->state] & (1u << to));
+    c->state = to;
+}
+
+static void conn_parse(struct conn *c);
+static void conn_close(struct conn *c);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+/* ---- request ids ---- */
+
+static uint64_t next_rand(struct server *srv)
+{
+    uint64_t x = srv->rng; /* xorshift64*: request ids only need to be distinct */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    srv->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void make_uuid(struct server *srv, char out[37])
+{
+    uint64_t a = next_rand(srv), b = next_rand(srv);
+    unsigned char u[16];
+    for (int i = 0; i < 8; i++) {
+        u[i] = (unsigned char)(a >> (i * 8));
+        u[8 + i] = (unsigned char)(b >> (i * 8));
+    }
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t j = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[u[i] >> 4];
+        out[j++] = hex[u[i] & 15];
+    }
+    out[j] = '\0';
+}
+
+/* ---- requests ---- */
+
+static void req_reset(struct server_req *r)
+{
+    buf_reset(&r->url);
+    buf_reset(&r->headers);
+    buf_reset(&r->body);
+    r->in_value = false;
+    r->header_bytes = 0;
+    r->replied = false;
+    r->id[0] = '\0';
+}
+
+const char *server_req_method(const struct server_req *req)
+{
+    return http_method_str((enum http_method)req->conn->parser.method);
+}
+
+const char *server_req_header(const struct server_req *req, const char *name)
+{
+    const char *p = req->headers.data;
+    const char *end = p + req->headers.len;
+    while (p != NULL && p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (value >= end)
+            break;
+        if (strcasecmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+const char *server_req_body(const struct server_req *req, size_t *len)
+{
+    *len = req->body.len;
+    return req->body.len > 0 ? req->body.data : "";
+}
+
+const char *server_req_id(const struct server_req *req)
+{
+    return req->id;
+}
+
+/* ---- timers ---- */
+
+static void on_conn_timer(uv_timer_t *t)
+{
+    struct conn *c = container_of(t, struct conn, timer);
+    conn_close(c); /* idle, stalled request or unread answer: the client is gone */
+}
+
+static void conn_arm(struct conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
+
+/* ---- writing ---- */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct conn *c = container_of(w, struct conn, wreq);
+    if (c->state == CONN_CLOSING)
+        return;
+    buf_reset(&c->out);
+    if (status != 0 || c->close_after || c->srv->closing) {
+        conn_close(c);
+        return;
+    }
+    conn_set_state(c, CONN_READING);
+    req_reset(&c->req);
+    c->in_request = false;
+    conn_arm(c, SERVER_IDLE_TIMEOUT_MS);
+    http_parser_pause(&c->parser, 0);
+    conn_parse(c);
+}
+
+static void conn_send(struct conn *c)
+{
+    conn_set_state(c, CONN_WRITING);
+    conn_arm(c, c->srv->closing ? 2000 : SERVER_WRITE_TIMEOUT_MS);
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0)
+        conn_close(c);
+}
+
+/* Builds the whole answer into c->out. */
+static void conn_answer(struct conn *c, int status, const char *error_type, const char *body,
+                        size_t len)
+{
+    buf_reset(&c->out);
+    buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    buf_puts(&c->out, "Content-Type: application/x-amz-json-1.0\r\n");
+    buf_printf(&c->out, "Content-Length: %zu\r\n", len);
+    if (c->req.id[0] == '\0')
+        make_uuid(c->srv, c->req.id);
+    buf_printf(&c->out, "x-amzn-RequestId: %s\r\n", c->req.id);
+    if (error_type != NULL)
+        buf_printf(&c->out, "x-amzn-ErrorType: %s\r\n", error_type);
+    if (c->close_after)
+        buf_puts(&c->out, "Connection: close\r\n");
+    buf_puts(&c->out, "\r\n");
+    buf_add(&c->out, body, len);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    (void)h; /* only keeps the loop from blocking in poll while replies wait */
+}
+
+/* Takes a connection out of CONN_WAITING (its answer is sent or dropped). */
+static void waiting_remove(struct conn *c)
+{
+    if (c->state != CONN_WAITING)
+        return;
+    if (--c->srv->n_waiting == 0)
+        uv_idle_stop(&c->srv->idle);
+}
+
+void server_reply(struct server_req *req, int status, const char *error_type, const char *body,
+                  size_t len, bool after_commit)
+{
+    struct conn *c = req->conn;
+    if (req->replied)
+        return;
+    req->replied = true;
+    c->close_after = c->close_after || !c->keep_alive;
+    conn_answer(c, status, error_type, body, len);
+    if (!after_commit) {
+        conn_send(c);
+        return;
+    }
+    struct server *srv = c->srv;
+    conn_set_state(c, CONN_WAITING);
+    c->ready_turn = srv->turn + 2;
+    uv_timer_stop(&c->timer);
+    if (srv->n_waiting++ == 0)
+        uv_idle_start(&srv->idle, on_idle);
+}
+
+/* ---- parsing ---- */
+
+static int reject(struct conn *c, int status)
+{
+    c->reject = status;
+    return -1; /* an error for http-parser: it stops */
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct conn *c = p->data;
+    c->in_request = true;
+    conn_arm(c, SERVER_REQUEST_TIMEOUT_MS); /* the whole request, however slowly it trickles */
+    return 0;
+}
+
+static int count_header(struct conn *c, size_t n)
+{
+    c->req.header_bytes += n;
+    return c->req.header_bytes > SERVER_HEADER_MAX ? reject(c, 400) : 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+    if (count_header(c, n) != 0)
+        return -1;
+    buf_add(&c->req.url, at, n);
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+    if (count_header(c, n + (c->req.in_value ? 4 : 0)) != 0)
+        return -1;
+    if (c->req.in_value) {
+        buf_putc(&c->req.headers, '\0'); /* ends the previous value */
+        c->req.in_value = false;
+    }
+    buf_add(&c->req.headers, at, n);
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+    if (count_header(c, n) != 0)
+        return -1;
+    if (!c->req.in_value) {
+        buf_putc(&c->req.headers, '\0'); /* ends the name */
+        c->req.in_value = true;
+    }
+    buf_add(&c->req.headers, at, n);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    if (c->req.in_value)
+        buf_putc(&c->req.headers, '\0');
+    c->req.in_value = false;
+    if (p->content_length != ULLONG_MAX && p->content_length > SERVER_BODY_MAX)
+        return reject(c, 413);
+    const char *expect = server_req_header(&c->req, "expect");
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
+        static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* best effort: clients send anyway */
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+    if (c->req.body.len + n > SERVER_BODY_MAX)
+        return reject(c, 413);
+    buf_add(&c->req.body, at, n);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    c->keep_alive = http_should_keep_alive(p) != 0;
+    http_parser_pause(p, 1); /* one request at a time: the rest waits for this answer */
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Answers a request the HTTP layer refuses, and closes after the answer. */
+static void conn_refuse(struct conn *c, int status, const char *type, const char *message)
+{
+    char body[512];
+    int n = snprintf(body, sizeof(body), "{\"__type\":\"%s\",\"message\":\"%s\"}", type, message);
+    c->close_after = true;
+    conn_set_state(c, CONN_HANDLING);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->req.replied = true;
+    conn_answer(c, status, type, body, (size_t)n);
+    conn_send(c);
+}
+
+static void conn_dispatch(struct conn *c)
+{
+    conn_set_state(c, CONN_HANDLING);
+    uv_timer_stop(&c->timer);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    make_uuid(c->srv, c->req.id);
+    buf_cstr(&c->req.body); /* NUL-terminated for the handler */
+    if (c->srv->closing) {
+        static const char body[] =
+            "{\"__type\":\"ServiceUnavailable\",\"message\":\"the server is shutting down\"}";
+        c->close_after = true;
+        server_reply(&c->req, 503, "ServiceUnavailable", body, sizeof(body) - 1, false);
+        return;
+    }
+    c->srv->fn(&c->req, c->srv->arg);
+    if (!c->req.replied) { /* a handler bug: never leave the client hanging */
+        static const char body[] =
+            "{\"__type\":\"InternalFailure\",\"message\":\"the request was not answered\"}";
+        server_reply(&c->req, 500, "InternalFailure", body, sizeof(body) - 1, false);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
+    (void)suggested;
+    c->roff = c->rlen = 0; /* reading only happens once everything read was parsed */
+    *b = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+}
+
+/* Parses what was read until a request is complete (then answers it) or the bytes run out
+ * (then reads more). */
+static void conn_parse(struct conn *c)
+{
+    while (c->state == CONN_READING && c->roff < c->rlen) {
+        size_t n = http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->roff,
+                                       c->rlen - c->roff);
+        c->roff += n;
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e == HPE_PAUSED) {
+            conn_dispatch(c);
+            return;
+        }
+        if (e != HPE_OK) {
+            if (c->reject == 413)
+                conn_refuse(c, 413, "RequestEntityTooLargeException",
+                            "the request body exceeds 1048576 bytes");
+            else if (c->reject == 400)
+                conn_refuse(c, 400, "BadRequestException",
+                            "the request line and headers exceed 16384 bytes");
+            else
+                conn_refuse(c, 400, "BadRequestException", "malformed HTTP request");
+            return;
+        }
+    }
+    if (c->state == CONN_READING && !c->srv->closing)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = container_of((uv_tcp_t *)s, struct conn, tcp);
+    (void)b;
+    if (nread == 0)
+        return;
+    if (nread < 0) { /* EOF or error: an unfinished request is dropped with the connection */
+        conn_close(c);
+        return;
+    }
+    c->roff = 0;
+    c->rlen = (size_t)nread;
+    conn_parse(c);
+}
+
+/* ---- connections ---- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    struct server *srv = c->srv;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    buf_release(&c->req.url);
+    buf_release(&c->req.headers);
+    buf_release(&c->req.body);
+    buf_release(&c->out);
+    free(c->rbuf);
+    free(c);
+    if (srv->closing && srv->n_conns == 0 && !srv->listening) {
+        uv_close((uv_handle_t *)&srv->check, NULL);
+        uv_close((uv_handle_t *)&srv->idle, NULL);
+        srv->handles -= 2;
+        if (srv->on_closed != NULL)
+            srv->on_closed(srv->closed_arg);
+    }
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    waiting_remove(c);
+    conn_set_state(c, CONN_CLOSING);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct server *srv = container_of((uv_tcp_t *)l, struct server, listener);
+    if (status != 0)
+        return;
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    c->handles = 2;
+    c->tcp.data = c;
+    c->timer.data = c;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    c->rbuf = xmalloc(READ_BUF_SIZE);
+    buf_init(&c->req.url);
+    buf_init(&c->req.headers);
+    buf_init(&c->req.body);
+    buf_init(&c->out);
+    c->req.conn = c;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->state = CONN_READING; /* the first state */
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || srv->n_conns > SERVER_CONN_MAX) {
+        conn_close(c); /* over the limit: refused at once, the others go on */
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_arm(c, SERVER_IDLE_TIMEOUT_MS);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---- the commit turn ---- */
+
+static void on_check(uv_check_t *h)
+{
+    struct server *srv = container_of(h, struct server, check);
+    srv->turn++;
+    if (srv->n_waiting == 0)
+        return;
+    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->state != CONN_WAITING)
+            continue;
+        if (srv->commit_failed) {
+            static const char body[] = "{\"__type\":\"InternalFailure\",\"message\":\"the store "
+                                       "failed: the change was not recorded\"}";
+            c->close_after = true;
+            conn_answer(c, 500, "InternalFailure", body, sizeof(body) - 1);
+        } else if (c->ready_turn > srv->turn) {
+            continue;
+        }
+        waiting_remove(c);
+        conn_send(c);
+    }
+}
+
+void server_commit_failed(struct server *srv)
+{
+    srv->commit_failed = true;
+}
+
+/* ---- the server ---- */
+
+struct server *server_new(uv_loop_t *loop, server_handler_fn fn, void *arg)
+{
+    struct server *srv = xcalloc(1, sizeof(*srv));
+    srv->loop = loop;
+    srv->fn = fn;
+    srv->arg = arg;
+    uv_check_init(loop, &srv->check);
+    uv_idle_init(loop, &srv->idle);
+    uv_check_start(&srv->check, on_check);
+    uv_unref((uv_handle_t *)&srv->check); /* the listener keeps the loop alive, not this */
+    srv->handles = 2;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    srv->rng = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^
+               ((uint64_t)(uintptr_t)srv << 20);
+    if (srv->rng == 0)
+        srv->rng = 0x9E3779B97F4A7C15ULL;
+    return srv;
+}
+
+int server_listen(struct server *srv, const char *host, int port, struct err *err)
+{
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+        struct sockaddr_storage ss;
+    } addr;
+    memset(&addr, 0, sizeof(addr));
+    if (uv_ip4_addr(host, port, &addr.in4) != 0 && uv_ip6_addr(host, port, &addr.in6) != 0)
+        return err_set(err, "InvalidAddress", "'%s' is not an IPv4 or IPv6 address", host);
+    uv_tcp_init(srv->loop, &srv->listener);
+    srv->listening = true;
+    srv->handles++;
+    int rc = uv_tcp_bind(&srv->listener, &addr.sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+    if (rc != 0)
+        return err_set(err, "ListenFailed", "cannot listen on %s:%d: %s", host, port,
+                       uv_strerror(rc));
+    int len = sizeof(addr);
+    if (uv_tcp_getsockname(&srv->listener, &addr.sa, &len) == 0)
+        srv->port = ntohs(addr.sa.sa_family == AF_INET6 ? addr.in6.sin6_port : addr.in4.sin_port);
+    return 0;
+}
+
+int server_port(const struct server *srv)
+{
+    return srv->port;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct server *srv = container_of((uv_tcp_t *)h, struct server, listener);
+    srv->listening = false;
+    srv->handles--;
+    if (srv->n_conns == 0) {
+        uv_close((uv_handle_t *)&srv->check, NULL);
+        uv_close((uv_handle_t *)&srv->idle, NULL);
+        srv->handles -= 2;
+        if (srv->on_closed != NULL)
+            srv->on_closed(srv->closed_arg);
+    }
+}
+
+void server_close(struct server *srv, void (*on_closed)(void *arg), void *arg)
+{
+    if (srv->closing)
+        return;
+    srv->closing = true;
+    srv->on_closed = on_closed;
+    srv->closed_arg = arg;
+    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->state == CONN_READING)
+            conn_close(c); /* between requests or mid-request: nothing was acknowledged */
+        else if (c->state != CONN_CLOSING)
+            conn_arm(c, 2000); /* a waiting answer still goes out after the commit */
+    }
+    if (srv->listening) {
+        uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+    } else if (srv->n_conns == 0) {
+        uv_close((uv_handle_t *)&srv->check, NULL);
+        uv_close((uv_handle_t *)&srv->idle, NULL);
+        srv->handles -= 2;
+        if (on_closed != NULL)
+            on_closed(arg);
+    }
+}
+
+void server_free(struct server *srv)
+{
+    free(srv);
+}

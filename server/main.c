@@ -1,0 +1,174 @@
+/* server/main.c - sfnd, the daemon: opens the store, attaches an engine, continues every
+ * unfinished execution, and serves the Step Functions API over HTTP on one libuv loop.
+ * SIGTERM or SIGINT drains it: no new connection, the replies waiting for a commit go out,
+ * the engine commits and releases what still runs (a restart continues it), exit 0. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "server/api.h"
+#include "server/server.h"
+#include "sfn.h"
+#include "util/xalloc.h"
+
+struct daemon {
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    struct sfn_engine *eng;
+    struct sfn_store *st;
+    struct api *api;
+    struct server *srv;
+    bool stopping;
+    int exit_code;
+};
+
+static int usage(const char *msg)
+{
+    fprintf(stderr, "sfnd: %s\nusage: sfnd [--listen HOST:PORT] [--db FILE] "
+            "[--durability full|normal|off]\n", msg);
+    return 2;
+}
+
+/* "127.0.0.1:8083", "[::1]:8083". 0, or -1 when malformed. host gets a copy (free it). */
+static int parse_listen(const char *s, char **host, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s)
+        return -1;
+    char *end = NULL;
+    long p = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
+        return -1;
+    if (s[0] == '[' && colon[-1] == ']')
+        *host = xstrndup(s + 1, (size_t)(colon - s - 2));
+    else
+        *host = xstrndup(s, (size_t)(colon - s));
+    *port = (int)p;
+    return 0;
+}
+
+static void on_server_closed(void *arg)
+{
+    struct daemon *d = arg;
+    /* commits what the last turn changed and releases the running executions */
+    sfn_engine_free(d->eng);
+    d->eng = NULL;
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void daemon_stop(struct daemon *d, int code)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    d->exit_code = code;
+    server_close(d->srv, on_server_closed, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    fprintf(stderr, "sfnd: %s: stopping\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    daemon_stop(d, 0);
+}
+
+static void on_store_fatal(const struct err *err, void *arg)
+{
+    struct daemon *d = arg;
+    fprintf(stderr, "sfnd: the store failed, stopping: %s\n",
+            err->cause != NULL ? err->cause : err->name);
+    server_commit_failed(d->srv);
+    daemon_stop(d, 3);
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen = "127.0.0.1:8083";
+    const char *db = "sfnd.db";
+    struct sfn_store_options so = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (strcmp(a, "--listen") == 0 && has_val) {
+            listen = argv[++i];
+        } else if (strcmp(a, "--db") == 0 && has_val) {
+            db = argv[++i];
+        } else if (strcmp(a, "--durability") == 0 && has_val) {
+            const char *v = argv[++i];
+            if (strcmp(v, "full") == 0)
+                so.durability = SFN_DURABILITY_FULL;
+            else if (strcmp(v, "normal") == 0)
+                so.durability = SFN_DURABILITY_NORMAL;
+            else if (strcmp(v, "off") == 0)
+                so.durability = SFN_DURABILITY_OFF;
+            else
+                return usage("--durability must be full, normal or off");
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage("the Step Functions API on a local engine");
+            return 0;
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "unknown or incomplete argument '%s'", a);
+            return usage(msg);
+        }
+    }
+    char *host = NULL;
+    int port = 0;
+    if (parse_listen(listen, &host, &port) != 0)
+        return usage("--listen must be HOST:PORT");
+    signal(SIGPIPE, SIG_IGN);
+    xalloc_install_jansson();
+
+    struct daemon d = {0};
+    uv_loop_init(&d.loop);
+    so.on_fatal = on_store_fatal;
+    so.arg = &d;
+    struct sfn_engine_options eo = {false, -1, 0, NULL, NULL, 0};
+    struct err err = ERR_INIT;
+    d.eng = sfn_engine_new(&d.loop, &eo);
+    d.st = sfn_store_open(db, &so, &err);
+    d.api = api_new(d.eng, d.st, "us-east-1", "123456789012");
+    d.srv = server_new(&d.loop, api_handle, d.api);
+    api_set_server(d.api, d.srv);
+    struct sfn_execution_options xo = api_execution_options(d.api);
+    size_t resumed = 0;
+    int rc = 0;
+    if (d.st == NULL || sfn_store_attach(d.st, d.eng, &err) != 0 ||
+        sfn_store_recover_each(d.st, d.eng, &xo, api_track, d.api, &resumed, &err) != 0 ||
+        server_listen(d.srv, host, port, &err) != 0) {
+        fprintf(stderr, "sfnd: %s\n", err.cause != NULL ? err.cause : err.name);
+        err_clear(&err);
+        rc = 2;
+        d.stopping = true;
+        server_close(d.srv, NULL, NULL);
+        sfn_engine_free(d.eng);
+        d.eng = NULL;
+    } else {
+        fprintf(stderr, "sfnd: listening on %s:%d, store '%s', %zu execution%s resumed\n", host,
+                server_port(d.srv), db, resumed, resumed == 1 ? "" : "s");
+        uv_signal_init(&d.loop, &d.sigterm);
+        uv_signal_init(&d.loop, &d.sigint);
+        d.sigterm.data = &d;
+        d.sigint.data = &d;
+        uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&d.sigint, on_signal, SIGINT);
+    }
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    if (rc == 0)
+        rc = d.exit_code;
+    if (d.eng != NULL) { /* the loop ended without a stop (cannot happen while listening) */
+        sfn_engine_free(d.eng);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+    }
+    api_free(d.api);
+    server_free(d.srv);
+    int open_handles = uv_loop_close(&d.loop);
+    sfn_store_close(d.st);
+    free(host);
+    if (open_handles != 0 && rc == 0)
+        fprintf(stderr, "sfnd: the loop still had open handles at exit\n");
+    return rc;
+}

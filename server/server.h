@@ -1,0 +1,59 @@
+/* server/server.h - the HTTP/1.1 side of sfnd: a listener on a libuv loop, connections
+ * parsed with http-parser (keep-alive, pipelining answered in order: one request of a
+ * connection is handled at a time, the next is parsed once the previous answer is written),
+ * fixed limits per request, and replies held until the engine's next store commit when they
+ * acknowledge a change (STYLE.md: persist before you acknowledge). */
+#ifndef SFN_SERVER_H
+#define SFN_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/err.h"
+
+#define SERVER_HEADER_MAX (16 * 1024)    /* request line + headers, bytes */
+#define SERVER_BODY_MAX (1024 * 1024)    /* request body, bytes */
+#define SERVER_CONN_MAX 1024             /* open connections; more are closed at accept */
+#define SERVER_REQUEST_TIMEOUT_MS 30000  /* from a request's first byte to its last */
+#define SERVER_IDLE_TIMEOUT_MS 120000    /* keep-alive connection without a request */
+#define SERVER_WRITE_TIMEOUT_MS 60000    /* a reply the client does not read */
+
+struct server;
+struct server_req;
+
+/* Called with each complete request. The handler answers it with server_reply() before it
+ * returns (exactly once). */
+typedef void (*server_handler_fn)(struct server_req *req, void *arg);
+
+/* Creates a server on `loop` (nothing is listening yet). */
+struct server *server_new(uv_loop_t *loop, server_handler_fn fn, void *arg);
+/* Listens on host:port (an IPv4 or IPv6 literal). 0, or -1 with err set. */
+int server_listen(struct server *srv, const char *host, int port, struct err *err);
+/* The port actually bound (for --listen 127.0.0.1:0). */
+int server_port(const struct server *srv);
+/* Stops accepting, sends the replies still waiting for a commit, closes every connection
+ * and the server's handles, then calls on_closed (from the loop). Free it afterwards with
+ * server_free. */
+void server_close(struct server *srv, void (*on_closed)(void *arg), void *arg);
+void server_free(struct server *srv);
+/* The store failed: the replies waiting for a commit that will never come are answered 500
+ * instead. */
+void server_commit_failed(struct server *srv);
+
+/* The request (borrowed strings, valid during the handler). */
+const char *server_req_method(const struct server_req *req);
+/* A header by name (case-insensitive), or NULL. */
+const char *server_req_header(const struct server_req *req, const char *name);
+const char *server_req_body(const struct server_req *req, size_t *len);
+/* The request id sent back in x-amzn-RequestId. */
+const char *server_req_id(const struct server_req *req);
+
+/* Answers the request with `status` and a JSON `body` (copied). `error_type`, when not
+ * NULL, is sent as x-amzn-ErrorType. With `after_commit`, the reply leaves only after the
+ * engine's next store commit (the change it reports is durable first). */
+void server_reply(struct server_req *req, int status, const char *error_type, const char *body,
+                  size_t len, bool after_commit);
+
+#endif
