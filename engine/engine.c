@@ -332,6 +332,16 @@ static void on_prepare(uv_prepare_t *h)
             hist_evict(ex);
     }
     deliver_done(eng);
+    /* acknowledgements of what is now committed (those registered during the callbacks above
+     * wait for the next turn) */
+    struct after_commit *ac = eng->ac_head;
+    eng->ac_head = eng->ac_tail = NULL;
+    while (ac != NULL) {
+        struct after_commit *next = ac->next;
+        ac->fn(ac->arg);
+        free(ac);
+        ac = next;
+    }
     bool handed = false;
     while (eng->dstart_head != NULL && !eng->persist_failed) {
         struct sfn_task *t = eng->dstart_head;
@@ -341,7 +351,8 @@ static void on_prepare(uv_prepare_t *h)
     }
     if (handed && eng->virtual_clock)
         engine_wake(eng); /* virtual time may now jump past attempts nobody will answer */
-    if (eng->dirty_head == NULL && eng->done_head == NULL && eng->dstart_head == NULL)
+    if (eng->dirty_head == NULL && eng->done_head == NULL && eng->dstart_head == NULL &&
+        eng->ac_head == NULL)
         uv_prepare_stop(&eng->prepare);
 }
 
@@ -439,6 +450,11 @@ static void on_engine_close(uv_handle_t *h)
         return;
     json_sizer_release(&eng->sizer);
     err_clear(&eng->persist_err);
+    while (eng->ac_head != NULL) { /* never called: the engine is gone */
+        struct after_commit *next = eng->ac_head->next;
+        free(eng->ac_head);
+        eng->ac_head = next;
+    }
     free(eng->commit_buf);
     free(eng->heap);
     for (size_t i = 0; i < eng->n_res; i++)
@@ -899,6 +915,22 @@ int64_t sfn_execution_persist_id(const struct sfn_execution *ex)
 void sfn_execution_set_persist_id(struct sfn_execution *ex, int64_t id)
 {
     ex->persist_id = id;
+}
+
+void sfn_engine_after_commit(struct sfn_engine *eng, void (*fn)(void *arg), void *arg)
+{
+    struct after_commit *ac = xmalloc(sizeof(*ac));
+    ac->fn = fn;
+    ac->arg = arg;
+    ac->next = NULL;
+    if (eng->ac_tail != NULL)
+        eng->ac_tail->next = ac;
+    else
+        eng->ac_head = ac;
+    eng->ac_tail = ac;
+    if (!eng->closing && !eng->persist_failed &&
+        !uv_is_active((uv_handle_t *)&eng->prepare))
+        uv_prepare_start(&eng->prepare, on_prepare);
 }
 
 void sfn_engine_keep_history(struct sfn_engine *eng, bool keep)

@@ -191,6 +191,12 @@ struct sfn_execution {
     struct sfn_execution *done_next; /* engine's list of pending on_done calls */
 };
 
+struct after_commit {
+    void (*fn)(void *arg);
+    void *arg;
+    struct after_commit *next;
+};
+
 struct sfn_engine {
     uv_loop_t *loop;
     uv_timer_t timer;           /* real clock: armed for the earliest deadline */
@@ -204,6 +210,7 @@ struct sfn_engine {
     struct err persist_err;
     struct sfn_execution *dirty_head; /* executions changed in this turn */
     struct sfn_task *dstart_head, *dstart_tail; /* task starts held until the commit */
+    struct after_commit *ac_head, *ac_tail; /* sfn_engine_after_commit callbacks */
     struct sfn_execution **commit_buf; /* scratch array for the commit */
     size_t commit_cap;
     bool virtual_clock;

@@ -229,6 +229,11 @@ void sfn_engine_keep_history(struct sfn_engine *eng, bool keep);
 /* Turns persistence on (before any execution starts) or off (ops NULL). */
 void sfn_engine_set_persist(struct sfn_engine *eng, const struct sfn_persist_ops *ops,
                             void *arg);
+/* Calls fn(arg) once, from the loop, after the commit of everything changed until now (at
+ * the end of the current turn, or of the next one when called between turns): the moment an
+ * acknowledgement of those changes may leave the process (an API reply). With persistence
+ * off, at the end of the turn. Never called if the engine stops on a failed commit. */
+void sfn_engine_after_commit(struct sfn_engine *eng, void (*fn)(void *arg), void *arg);
 /* The error of the commit that stopped the engine, or NULL. */
 const struct err *sfn_engine_persist_error(const struct sfn_engine *eng);
 /* The store's ids, kept on the objects for it (0 = not stored yet). */
