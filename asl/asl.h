@@ -86,6 +86,14 @@ json_t *asl_path_eval(const struct asl_path *p, const struct asl_scope *s, struc
  * (States.Runtime) when a step cannot be applied (e.g. doc is a string). */
 json_t *asl_path_assign(const struct asl_path *p, json_t *doc, json_t *value, struct err *err);
 
+/* An upper bound of the compact size of `v` (borrowed), a value asl_path_eval(p, s) returned,
+ * `doc_max` bounding the size of s->input: a definite path on `$` selects part of the input;
+ * otherwise only scalars and empty containers are bounded. SIZE_MAX when unknown. */
+size_t asl_path_value_size_max(const struct asl_path *p, const json_t *v, size_t doc_max);
+/* An upper bound of how many bytes asl_path_assign(p, doc, value) adds to the compact sizes
+ * of doc and value together (the keys and objects it creates). */
+size_t asl_path_assign_growth(const struct asl_path *p);
+
 /* Renders the normalised form Jayway prints in messages: "$['a']['b'][0]". */
 char *asl_path_normalized(const struct asl_path *p);
 
@@ -119,6 +127,11 @@ void asl_tmpl_free(struct asl_tmpl *t);
  * "The JSONPath '$.x' specified for the field 'k.$' could not be found in the input
  * '<compact input>'" (or an intrinsic's cause). */
 json_t *asl_tmpl_eval(const struct asl_tmpl *t, const struct asl_scope *s, struct err *err);
+/* asl_tmpl_eval that also sets *size_max to an upper bound of the compact size of the result
+ * (SIZE_MAX when unknown), `in_max` being one of s->input's (SIZE_MAX when unknown): the
+ * engine skips the 256 KiB payload walk when the bound is below it. */
+json_t *asl_tmpl_eval_sized(const struct asl_tmpl *t, const struct asl_scope *s, size_t in_max,
+                            size_t *size_max, struct err *err);
 
 /* ---------------------------------------------------------------------------------------
  * Choice rules (asl/choice.c).

@@ -190,8 +190,10 @@ static int state_compile(struct cc *c, struct asl_states *ss, struct asl_state *
         s->parameters = tmpl_field(c, st, "Parameters", loc);
     s->result_selector = tmpl_field(c, st, "ResultSelector", loc);
     json_t *result = json_object_get(st, "Result");
-    if (result != NULL)
+    if (result != NULL) {
         s->result = json_incref(result);
+        s->result_size = json_compact_size(result, SIZE_MAX);
+    }
 
     json_t *retry = json_object_get(st, "Retry");
     if (json_is_array(retry)) {

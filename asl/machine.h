@@ -88,6 +88,7 @@ struct asl_state {
     struct asl_tmpl *parameters;      /* Parameters (Pass/Task/Parallel); NULL if absent */
     struct asl_tmpl *result_selector; /* ResultSelector; NULL if absent */
     json_t *result;                   /* Pass Result (owned reference) or NULL */
+    size_t result_size;               /* compact bytes of result (0 when NULL) */
 
     struct asl_retrier *retry; /* owned array */
     size_t n_retry;

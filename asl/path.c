@@ -55,30 +55,41 @@ enum step_kind {
 
 struct fexpr;
 
+/* 32 bytes: a state's paths are read once per visit, mostly from cold memory, so the fewer
+ * cache lines they span the better. Only the members of the step's kind are valid. */
 struct step {
     enum step_kind kind;
-    char *name;          /* STEP_NAME: owned */
-    size_t name_len;     /* STEP_NAME: bytes in name */
-    char **names;        /* STEP_NAMES: owned array of owned strings */
-    long long *indexes;  /* STEP_INDEXES: owned */
-    size_t n;            /* STEP_NAMES, STEP_INDEXES: entries */
-    long long index;     /* STEP_INDEX */
-    long long from;      /* STEP_SLICE: start, when has_from */
-    long long to;        /* STEP_SLICE: end (exclusive), when has_to */
     bool has_from;       /* STEP_SLICE: a start was written */
     bool has_to;         /* STEP_SLICE: an end was written */
-    struct fexpr *filter; /* STEP_FILTER: owned */
+    size_t n;            /* STEP_NAMES, STEP_INDEXES: entries */
+    union {
+        struct {
+            char *name;          /* STEP_NAME: owned, or in the path's block when packed */
+            size_t name_len;     /* STEP_NAME: bytes in name */
+        };
+        long long index;         /* STEP_INDEX */
+        char **names;            /* STEP_NAMES: owned array of owned strings */
+        long long *indexes;      /* STEP_INDEXES: owned */
+        struct {
+            long long from;      /* STEP_SLICE: start, when has_from */
+            long long to;        /* STEP_SLICE: end (exclusive), when has_to */
+        };
+        struct fexpr *filter;    /* STEP_FILTER: owned */
+    };
 };
 
 struct asl_path {
-    char *text;           /* owned: the source text */
+    /* first what evaluation reads, in one cache line */
     enum asl_root root;   /* what the path starts from */
     bool relative;        /* an `@` path inside a filter */
     bool definite;        /* selects at most one node */
-    char *var;            /* ASL_ROOT_VAR: owned variable name, without '$' */
-    size_t first_indef;   /* index of the first indefinite step; nsteps when none */
-    struct step *steps;   /* owned */
+    bool packed;          /* steps and their names are in this path's own block */
+    struct step *steps;   /* owned (in the block when packed) */
     size_t nsteps;        /* steps used */
+    size_t first_indef;   /* index of the first indefinite step; nsteps when none */
+    size_t assign_growth; /* asl_path_assign_growth() */
+    char *text;           /* owned: the source text */
+    char *var;            /* ASL_ROOT_VAR: owned variable name, without '$' */
     size_t cap;           /* steps allocated */
 };
 
@@ -141,17 +152,64 @@ void asl_path_free(struct asl_path *p)
         return;
     for (size_t i = 0; i < p->nsteps; i++) {
         struct step *st = &p->steps[i];
-        free(st->name);
-        for (size_t j = 0; st->names != NULL && j < st->n; j++)
-            free(st->names[j]);
-        free(st->names);
-        free(st->indexes);
-        fexpr_free(st->filter);
+        switch (st->kind) {
+        case STEP_NAME:
+            if (!p->packed)
+                free(st->name);
+            break;
+        case STEP_NAMES:
+            for (size_t j = 0; st->names != NULL && j < st->n; j++)
+                free(st->names[j]);
+            free(st->names);
+            break;
+        case STEP_INDEXES:
+            free(st->indexes);
+            break;
+        case STEP_FILTER:
+            fexpr_free(st->filter);
+            break;
+        default:
+            break;
+        }
     }
-    free(p->steps);
+    if (!p->packed)
+        free(p->steps);
     free(p->var);
     free(p->text);
     free(p);
+}
+
+/* Moves a compiled path, its steps and their names into one block, which evaluation then
+ * reads in order (a state's paths are read once per visit, mostly from cold memory).
+ * Returns the packed path; `p` is freed. */
+static struct asl_path *path_pack(struct asl_path *p)
+{
+    size_t names = 0;
+    for (size_t i = 0; i < p->nsteps; i++) {
+        if (p->steps[i].kind == STEP_NAME)
+            names += p->steps[i].name_len + 1;
+    }
+    size_t head = (sizeof(*p) + _Alignof(struct step) - 1) / _Alignof(struct step) *
+                  _Alignof(struct step);
+    char *block = xmalloc(head + p->nsteps * sizeof(struct step) + names);
+    struct asl_path *q = (struct asl_path *)(void *)block;
+    *q = *p;
+    q->packed = true;
+    q->steps = (struct step *)(void *)(block + head);
+    q->cap = p->nsteps;
+    char *np = block + head + p->nsteps * sizeof(struct step);
+    for (size_t i = 0; i < p->nsteps; i++) {
+        q->steps[i] = p->steps[i];
+        if (p->steps[i].kind == STEP_NAME) {
+            memcpy(np, p->steps[i].name, p->steps[i].name_len + 1);
+            q->steps[i].name = np;
+            np += p->steps[i].name_len + 1;
+            free(p->steps[i].name);
+        }
+    }
+    free(p->steps);
+    free(p);
+    return q;
 }
 
 static void fval_release(struct fval *v)
@@ -599,6 +657,16 @@ static void path_finish(struct asl_path *p)
         }
     }
     p->definite = p->first_indef == p->nsteps;
+    /* ResultPath: a name step may add `,"name":` to an object, or create `{"name":}`; an
+     * index step only replaces an element */
+    p->assign_growth = 0;
+    for (size_t i = 0; i < p->nsteps; i++) {
+        if (p->steps[i].kind == STEP_NAME)
+            p->assign_growth = json_size_add(
+                p->assign_growth,
+                json_size_add(json_string_compact_size(p->steps[i].name, p->steps[i].name_len),
+                              3));
+    }
 }
 
 /* At '$' (or '@' in a filter): a whole path. */
@@ -1062,7 +1130,7 @@ static struct asl_path *compile(const char *text, size_t *len, enum pmode mode, 
             }
         }
     }
-    return p;
+    return path_pack(p);
 }
 
 struct asl_path *asl_path_compile(const char *text, unsigned flags, struct err *err)
@@ -1721,9 +1789,48 @@ static bool filter_accept(const struct fexpr *x, json_t *item, json_t *root)
     }
 }
 
+size_t asl_path_value_size_max(const struct asl_path *p, const json_t *v, size_t doc_max)
+{
+    size_t max = json_compact_size_max(v);
+    /* a definite path selects one node of the input (or, ['a','b'], some members of one
+     * object), whose text is part of the input's */
+    if (max == SIZE_MAX && p->root == ASL_ROOT_INPUT && p->definite && !p->relative)
+        max = doc_max;
+    return max;
+}
+
 /* ---------------------------------------------------------------------------------------
  * ResultPath assignment
  */
+size_t asl_path_assign_growth(const struct asl_path *p)
+{
+    return p->assign_growth;
+}
+
+/* A copy of object `obj` (borrowed) with member `name` set to `value_new` (stolen): in
+ * place if present, else last, as json_object_set on a shallow copy would do. New
+ * reference. */
+static json_t *object_copy_set(json_t *obj, const char *name, size_t name_len,
+                               json_t *value_new)
+{
+    json_t *copy = json_object();
+    bool placed = false;
+    const char *key;
+    size_t klen;
+    json_t *m;
+    json_object_keylen_foreach(obj, key, klen, m) {
+        if (!placed && klen == name_len && memcmp(key, name, klen) == 0) {
+            json_object_setn_new_nocheck(copy, key, klen, value_new);
+            placed = true;
+        } else {
+            json_object_setn_nocheck(copy, key, klen, m);
+        }
+    }
+    if (!placed)
+        json_object_setn_new_nocheck(copy, name, name_len, value_new);
+    return copy;
+}
+
 static json_t *assign_at(const struct asl_path *p, size_t i, json_t *node, json_t *value,
                          struct err *err)
 {
@@ -1731,13 +1838,12 @@ static json_t *assign_at(const struct asl_path *p, size_t i, json_t *node, json_
         return json_incref(value);
     const struct step *st = &p->steps[i];
     if (st->kind == STEP_NAME) {
-        json_t *copy;
         json_t *child = NULL;
         if (node == NULL) {
-            copy = json_object();
+            /* a missing intermediate object is created */
         } else if (json_is_object(node)) {
-            copy = json_shallow_copy(node);
-            child = json_object_getn(node, st->name, st->name_len);
+            if (i + 1 < p->nsteps) /* the last step replaces the member whatever it was */
+                child = json_object_getn(node, st->name, st->name_len);
         } else {
             if (i == 0) {
                 eval_fail(err, p, "unable to set '%s' on a non-object input", st->name);
@@ -1749,12 +1855,14 @@ static json_t *assign_at(const struct asl_path *p, size_t i, json_t *node, json_
             return NULL;
         }
         json_t *v = assign_at(p, i + 1, child, value, err);
-        if (v == NULL) {
-            json_decref(copy);
+        if (v == NULL)
             return NULL;
+        if (node == NULL) {
+            json_t *o = json_object();
+            json_object_setn_new_nocheck(o, st->name, st->name_len, v);
+            return o;
         }
-        json_object_setn_new_nocheck(copy, st->name, st->name_len, v);
-        return copy;
+        return object_copy_set(node, st->name, st->name_len, v);
     }
     assert(st->kind == STEP_INDEX);
     char *at = render_prefix(p, i);

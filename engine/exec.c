@@ -91,6 +91,8 @@ static void frame_visit_release(struct frame *f)
     f->items = NULL;
     json_decref(f->ctx);
     f->ctx = NULL;
+    json_decref(f->sized);
+    f->sized = NULL;
     err_clear(&f->child_err);
     f->started_event = 0;
 }
@@ -156,53 +158,101 @@ void frame_scope(struct frame *f, struct asl_scope *s, json_t *input)
 
 /* ---- data flow ---- */
 
-int frame_check_size(struct frame *f, json_t *v, struct err *err)
+static int frame_size_error(struct frame *f, struct err *err)
 {
-    if (json_sizer_size(&f->ex->eng->sizer, v, ASL_PAYLOAD_MAX) <= ASL_PAYLOAD_MAX)
-        return 0;
     return err_set(err, ASL_ERR_DATA_LIMIT,
                    "The state/task '%s' returned a result with a size exceeding the maximum "
                    "number of bytes service limit.",
                    f->st->name);
 }
 
-/* InputPath, then Parameters for the states that have them. New reference or NULL. */
-json_t *frame_effective_input(struct frame *f, struct err *err)
+int frame_check_size(struct frame *f, json_t *v, struct err *err)
+{
+    if (json_sizer_size(&f->ex->eng->sizer, v, ASL_PAYLOAD_MAX) <= ASL_PAYLOAD_MAX)
+        return 0;
+    return frame_size_error(f, err);
+}
+
+/* Upper bounds of payload sizes (bytes of compact JSON) travel with the values through the
+ * data flow below, SIZE_MAX meaning unknown: when the bound of a state's output is within
+ * 256 KiB, frame_state_exit has nothing to measure. The bound of the value last returned by
+ * frame_effective_input or frame_finish_result is kept with a reference to it (f->sized),
+ * so the next step knows it when handed that value. */
+static size_t frame_input_max(const struct frame *f)
+{
+    return f->input_size_max != 0 ? f->input_size_max : SIZE_MAX;
+}
+
+static void frame_sized_set(struct frame *f, json_t *v, size_t max)
+{
+    json_decref(f->sized);
+    f->sized = max != SIZE_MAX ? json_incref(v) : NULL;
+    f->sized_max = max;
+}
+
+/* The bound of v (borrowed), known if v is what frame_sized_set last recorded; forgets it. */
+static size_t frame_sized_take(struct frame *f, const json_t *v)
+{
+    size_t max = f->sized != NULL && f->sized == v ? f->sized_max : SIZE_MAX;
+    json_decref(f->sized);
+    f->sized = NULL;
+    return max;
+}
+
+/* frame_effective_input, also setting *size_max to a bound of the result's size. */
+static json_t *effective_input(struct frame *f, size_t *size_max, struct err *err)
 {
     const struct asl_state *st = f->st;
     json_t *eff;
+    size_t max = frame_input_max(f);
     if (st->input_path.is_null) {
         eff = json_object();
+        max = 2;
     } else if (st->input_path.path != NULL) {
         struct asl_scope s;
         frame_scope(f, &s, f->input);
         eff = asl_path_eval(st->input_path.path, &s, err);
         if (eff == NULL)
             return NULL;
+        max = asl_path_value_size_max(st->input_path.path, eff, max);
     } else {
         eff = json_incref(f->input);
     }
     if (st->parameters != NULL) {
         struct asl_scope s;
         frame_scope(f, &s, eff);
-        json_t *p = asl_tmpl_eval(st->parameters, &s, err);
+        json_t *p = asl_tmpl_eval_sized(st->parameters, &s, max, &max, err);
         json_decref(eff);
         eff = p;
     }
+    *size_max = max;
     return eff;
 }
 
-/* ResultSelector (when `select`), ResultPath and OutputPath applied to `result_new` (stolen)
- * with `raw` (borrowed) the state's raw input. 0 and *out set, or -1 with err set. */
-static int apply_result(struct frame *f, json_t *raw, json_t *result_new, bool select,
-                        json_t **out, struct err *err)
+/* InputPath, then Parameters for the states that have them. New reference or NULL. */
+json_t *frame_effective_input(struct frame *f, struct err *err)
+{
+    size_t max;
+    json_t *eff = effective_input(f, &max, err);
+    if (eff != NULL)
+        frame_sized_set(f, eff, max);
+    return eff;
+}
+
+/* ResultSelector (when `select`), ResultPath and OutputPath applied to `result_new` (stolen,
+ * of size at most `result_max`) with `raw` (borrowed) the state's raw input, of size at most
+ * `raw_max`. 0 with *out and *out_max set, or -1 with err set. */
+static int apply_result(struct frame *f, json_t *raw, size_t raw_max, json_t *result_new,
+                        size_t result_max, bool select, json_t **out, size_t *out_max,
+                        struct err *err)
 {
     const struct asl_state *st = f->st;
     json_t *r = result_new;
+    size_t max = result_max;
     if (select && st->result_selector != NULL) {
         struct asl_scope s;
         frame_scope(f, &s, r);
-        json_t *sel = asl_tmpl_eval(st->result_selector, &s, err);
+        json_t *sel = asl_tmpl_eval_sized(st->result_selector, &s, max, &max, err);
         json_decref(r);
         if (sel == NULL)
             return -1;
@@ -212,17 +262,21 @@ static int apply_result(struct frame *f, json_t *raw, json_t *result_new, bool s
     if (st->result_path.is_null) {
         merged = json_incref(raw);
         json_decref(r);
+        max = raw_max;
     } else if (st->result_path.path != NULL) {
         merged = asl_path_assign(st->result_path.path, raw, r, err);
         json_decref(r);
         if (merged == NULL)
             return -1;
+        max = json_size_add(json_size_add(raw_max, max),
+                            asl_path_assign_growth(st->result_path.path));
     } else {
         merged = r;
     }
     if (st->output_path.is_null) {
         json_decref(merged);
         *out = json_object();
+        *out_max = 2;
         return 0;
     }
     if (st->output_path.path != NULL) {
@@ -233,15 +287,25 @@ static int apply_result(struct frame *f, json_t *raw, json_t *result_new, bool s
         if (o == NULL)
             return -1;
         merged = o;
+        max = asl_path_value_size_max(st->output_path.path, o, max);
     }
     *out = merged;
+    *out_max = max;
     return 0;
 }
 
 int frame_finish_result(struct frame *f, json_t *raw, json_t *result_new, json_t **out,
                         struct err *err)
 {
-    return apply_result(f, raw, result_new, true, out, err);
+    size_t result_max = frame_sized_take(f, result_new);
+    if (result_new == f->st->result && result_new != NULL)
+        result_max = f->st->result_size;
+    size_t raw_max = raw == f->input ? frame_input_max(f) : SIZE_MAX;
+    size_t max;
+    if (apply_result(f, raw, raw_max, result_new, result_max, true, out, &max, err) != 0)
+        return -1;
+    frame_sized_set(f, *out, max);
+    return 0;
 }
 
 /* Parallel/Map: every child is done. Records `ev` (ParallelStateSucceeded/MapStateSucceeded)
@@ -262,11 +326,13 @@ void frame_children_succeeded(struct frame *f, enum ev_type ev, json_t *results_
 
 /* ---- transitions ---- */
 
-static void frame_goto(struct frame *f, int next, json_t *input_new)
+/* `input_max`: an upper bound of input_new's size (SIZE_MAX when unknown). */
+static void frame_goto(struct frame *f, int next, json_t *input_new, size_t input_max)
 {
     frame_visit_release(f);
     json_decref(f->input);
     f->input = input_new;
+    f->input_size_max = input_max != SIZE_MAX ? input_max : 0;
     f->st = &f->states->v[next];
     f->entered = false;
     f->phase = FR_READY;
@@ -286,6 +352,32 @@ static void frame_finish(struct frame *f, json_t *output_new, struct err *err)
     frame_enqueue_done(f);
 }
 
+/* frame_state_exit with `output_max` an upper bound of output_new's size (SIZE_MAX when
+ * unknown): the payload limit is measured only when the bound exceeds it. */
+static void state_exit_sized(struct frame *f, json_t *output_new, size_t output_max, int next)
+{
+    if (output_new == f->input) {
+        output_max = frame_input_max(f); /* checked when it was produced */
+    } else if (output_max > ASL_PAYLOAD_MAX) {
+        size_t n = json_sizer_size(&f->ex->eng->sizer, output_new, ASL_PAYLOAD_MAX);
+        if (n > ASL_PAYLOAD_MAX) {
+            struct err err = ERR_INIT;
+            frame_size_error(f, &err);
+            json_decref(output_new);
+            frame_state_failed(f, &err, false);
+            return;
+        }
+        output_max = n;
+    }
+    struct hevent *e = frame_event(f, exited_ev[f->st->type]);
+    e->name = f->st->name;
+    e->data = json_incref(output_new);
+    if (next != ASL_NO_STATE)
+        frame_goto(f, next, output_new, output_max);
+    else
+        frame_finish(f, output_new, NULL);
+}
+
 void frame_state_done(struct frame *f, json_t *output_new)
 {
     frame_state_exit(f, output_new, f->st->next);
@@ -293,19 +385,7 @@ void frame_state_done(struct frame *f, json_t *output_new)
 
 void frame_state_exit(struct frame *f, json_t *output_new, int next)
 {
-    struct err err = ERR_INIT;
-    if (output_new != f->input && frame_check_size(f, output_new, &err) != 0) {
-        json_decref(output_new);
-        frame_state_failed(f, &err, false);
-        return;
-    }
-    struct hevent *e = frame_event(f, exited_ev[f->st->type]);
-    e->name = f->st->name;
-    e->data = json_incref(output_new);
-    if (next != ASL_NO_STATE)
-        frame_goto(f, next, output_new);
-    else
-        frame_finish(f, output_new, NULL);
+    state_exit_sized(f, output_new, frame_sized_take(f, output_new), next);
 }
 
 static int64_t retry_delay_ms(struct frame *f, const struct asl_retrier *r, int count)
@@ -395,7 +475,7 @@ void frame_state_failed(struct frame *f, struct err *err, bool decorate)
         struct hevent *e = frame_event(f, exited_ev[st->type]);
         e->name = st->name;
         e->data = json_incref(out);
-        frame_goto(f, c->next, out);
+        frame_goto(f, c->next, out, SIZE_MAX);
         return;
     }
     frame_finish(f, NULL, err);

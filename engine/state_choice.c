@@ -5,7 +5,8 @@
 static void choice_run(struct frame *f)
 {
     const struct asl_state *st = f->st;
-    struct err err = ERR_INIT;
+    struct err err;
+    err_init(&err);
     json_t *eff = frame_effective_input(f, &err);
     if (eff == NULL) {
         frame_state_failed(f, &err, true);

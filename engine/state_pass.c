@@ -3,7 +3,8 @@
 
 static void pass_run(struct frame *f)
 {
-    struct err err = ERR_INIT;
+    struct err err;
+    err_init(&err);
     json_t *eff = frame_effective_input(f, &err);
     if (eff == NULL) {
         frame_state_failed(f, &err, true);

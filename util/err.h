@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define ERR_NAME_MAX 256 /* longest error name kept; AWS caps error names at 256 chars */
 
@@ -15,6 +16,15 @@ struct err {
 };
 
 #define ERR_INIT {false, {0}, NULL}
+
+/* Makes *err an unset error like ERR_INIT, without zeroing the name buffer: for hot paths
+ * where an error is rare. */
+static inline void err_init(struct err *err)
+{
+    err->set = false;
+    err->name[0] = '\0';
+    err->cause = NULL;
+}
 
 /* Records an error unless one is already set (first error wins). `name` may be NULL for
  * "no error name"; `fmt` may be NULL for "no cause". Always returns -1. */

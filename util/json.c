@@ -191,6 +191,35 @@ static size_t string_size(const char *s, size_t n)
     return total;
 }
 
+size_t json_string_compact_size(const char *s, size_t n)
+{
+    return string_size(s, n);
+}
+
+size_t json_compact_size_max(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: {
+        size_t n = json_string_length(v);
+        return n > (SIZE_MAX - 2) / 6 ? SIZE_MAX : 2 + 6 * n; /* "\u0001": 6 bytes each */
+    }
+    case JSON_INTEGER:
+        return 20; /* -9223372036854775808 */
+    case JSON_REAL:
+        return 32; /* real_format: at most 17 digits, sign, point, exponent: 24 */
+    case JSON_TRUE:
+    case JSON_NULL:
+        return 4;
+    case JSON_FALSE:
+        return 5;
+    case JSON_OBJECT:
+        return json_object_size(v) == 0 ? 2 : SIZE_MAX;
+    case JSON_ARRAY:
+        return json_array_size(v) == 0 ? 2 : SIZE_MAX;
+    }
+    return SIZE_MAX;
+}
+
 static size_t sizer_lookup(struct json_sizer *z, const json_t *v);
 static void sizer_store(struct json_sizer *z, const json_t *v, size_t size);
 
@@ -272,25 +301,43 @@ size_t json_compact_size(const json_t *v, size_t limit)
     return size_walk(v, 0, limit);
 }
 
-static size_t sizer_slot(const json_t *v)
+/* The first slot of v's set. */
+static size_t sizer_set(const json_t *v)
 {
     uintptr_t p = (uintptr_t)v;
-    return (size_t)((p >> 4) ^ (p >> 12)) % JSON_SIZER_SLOTS;
+    return (size_t)((p >> 4) ^ (p >> 12)) % (JSON_SIZER_SLOTS / JSON_SIZER_WAYS) *
+           JSON_SIZER_WAYS;
 }
 
 static size_t sizer_lookup(struct json_sizer *z, const json_t *v)
 {
-    size_t i = sizer_slot(v);
-    return z->key[i] == v ? z->size[i] : SIZE_MAX;
+    size_t set = sizer_set(v);
+    for (size_t i = set; i < set + JSON_SIZER_WAYS; i++) {
+        if (z->key[i] == v) {
+            z->used[i] = ++z->clock;
+            return z->size[i];
+        }
+    }
+    return SIZE_MAX;
 }
 
 static void sizer_store(struct json_sizer *z, const json_t *v, size_t size)
 {
-    size_t i = sizer_slot(v);
-    if (z->key[i] != NULL)
-        json_decref((json_t *)z->key[i]);
-    z->key[i] = json_incref((json_t *)v);
-    z->size[i] = size;
+    size_t set = sizer_set(v);
+    size_t victim = set;
+    for (size_t i = set; i < set + JSON_SIZER_WAYS; i++) {
+        if (z->key[i] == NULL) {
+            victim = i;
+            break;
+        }
+        if (z->used[i] < z->used[victim])
+            victim = i;
+    }
+    if (z->key[victim] != NULL)
+        json_decref((json_t *)z->key[victim]);
+    z->key[victim] = json_incref((json_t *)v);
+    z->size[victim] = size;
+    z->used[victim] = ++z->clock;
 }
 
 void json_sizer_init(struct json_sizer *z)

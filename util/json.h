@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/buf.h"
 #include "util/err.h"
@@ -18,14 +19,33 @@ char *json_compact(const json_t *v);
 /* Returns the byte size of json_compact(v), or a value > limit as soon as it exceeds limit
  * (so a 200 KB document is not walked twice past the limit). */
 size_t json_compact_size(const json_t *v, size_t limit);
+/* Returns the byte size of the JSON string literal of s[0..n) as json_compact() writes it
+ * (quotes and escapes included). */
+size_t json_string_compact_size(const char *s, size_t n);
+/* Returns an upper bound of json_compact_size(v) found without walking `v` (borrowed):
+ * exact for null, booleans and empty containers, a bound for numbers and strings (6 bytes a
+ * byte: every byte could need a \u escape), SIZE_MAX (unknown) for non-empty arrays and
+ * objects. */
+size_t json_compact_size_max(const json_t *v);
+/* a + b, or SIZE_MAX when the sum does not fit (upper bounds of sizes add this way). */
+static inline size_t json_size_add(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
 /* A memo of serialised sizes of large containers, so a 200 KB document carried from state
  * to state is measured once, not at every state. Each entry holds a reference to its value:
- * the pointer stays valid and, values being immutable once shared, so does the size. */
+ * the pointer stays valid and, values being immutable once shared, so does the size.
+ * Entries are found by pointer in sets of JSON_SIZER_WAYS; a full set drops its least
+ * recently used entry, so a document measured at every state stays while the outputs of
+ * past states, never looked up again, make way. */
 #define JSON_SIZER_SLOTS 256
+#define JSON_SIZER_WAYS 4
 #define JSON_SIZER_MIN 4096 /* memoise containers at least this large (or shared) */
 struct json_sizer {
-    const json_t *key[JSON_SIZER_SLOTS]; /* referenced values (owned references) */
+    const json_t *key[JSON_SIZER_SLOTS]; /* referenced values (owned references), or NULL */
     size_t size[JSON_SIZER_SLOTS];       /* their compact sizes */
+    uint64_t used[JSON_SIZER_SLOTS];     /* value of `clock` when last stored or found */
+    uint64_t clock;                      /* lookups and stores so far */
 };
 void json_sizer_init(struct json_sizer *z);
 void json_sizer_release(struct json_sizer *z);
