@@ -872,14 +872,14 @@ json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool inclu
 {
     if (i < ex->ev_base || i - ex->ev_base >= ex->n_ev)
         return NULL;
-    return hist_event_json(ex, &ex->ev[i - ex->ev_base], include_data);
+    return hist_event_json(ex, hist_at(ex, i - ex->ev_base), include_data);
 }
 
 const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i)
 {
     if (i < ex->ev_base || i - ex->ev_base >= ex->n_ev)
         return NULL;
-    return hist_type_name(ex->ev[i - ex->ev_base].type);
+    return hist_type_name(hist_at(ex, i - ex->ev_base)->type);
 }
 
 const char *sfn_execution_name(const struct sfn_execution *ex)

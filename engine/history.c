@@ -19,13 +19,32 @@ const char *hist_type_name(enum ev_type t)
     return type_names[t];
 }
 
+/* Chunk and offset of in-memory event i: chunk k starts at 16 * (2^k - 1). */
+static size_t chunk_of(size_t i, size_t *off)
+{
+    size_t q = i / 16 + 1;
+    size_t k = 0;
+    while ((q >> (k + 1)) != 0)
+        k++;
+    *off = i - 16 * (((size_t)1 << k) - 1);
+    return k;
+}
+
+struct hevent *hist_at(const struct sfn_execution *ex, size_t i)
+{
+    size_t off;
+    size_t k = chunk_of(i, &off);
+    return &ex->ev_chunk[k][off];
+}
+
 struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t prev)
 {
-    if (ex->n_ev == ex->cap_ev) {
-        ex->cap_ev = ex->cap_ev != 0 ? ex->cap_ev * 2 : 16;
-        ex->ev = xrealloc(ex->ev, ex->cap_ev * sizeof(*ex->ev));
-    }
-    struct hevent *e = &ex->ev[ex->n_ev++];
+    size_t off;
+    size_t k = chunk_of(ex->n_ev, &off);
+    if (ex->ev_chunk[k] == NULL)
+        ex->ev_chunk[k] = xmalloc(((size_t)16 << k) * sizeof(struct hevent));
+    struct hevent *e = &ex->ev_chunk[k][off];
+    ex->n_ev++;
     memset(e, 0, sizeof(*e));
     e->id = (int64_t)(ex->ev_base + ex->n_ev);
     e->prev = prev;
@@ -39,15 +58,17 @@ struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t pre
 void hist_release(struct sfn_execution *ex)
 {
     for (size_t i = 0; i < ex->n_ev; i++) {
-        json_decref(ex->ev[i].data);
-        json_decref(ex->ev[i].details);
-        free(ex->ev[i].error);
-        free(ex->ev[i].cause);
+        struct hevent *e = hist_at(ex, i);
+        json_decref(e->data);
+        json_decref(e->details);
+        free(e->error);
+        free(e->cause);
     }
-    free(ex->ev);
-    ex->ev = NULL;
+    for (size_t k = 0; k < HIST_CHUNKS; k++) {
+        free(ex->ev_chunk[k]);
+        ex->ev_chunk[k] = NULL;
+    }
     ex->n_ev = 0;
-    ex->cap_ev = 0;
 }
 
 static bool ends_with(const char *s, const char *suffix)

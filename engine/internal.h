@@ -46,6 +46,8 @@ struct hevent {
     int64_t index;         /* Map iteration index, or Map length, or -1 */
 };
 
+#define HIST_CHUNKS 40 /* chunk k holds 16 << k events: far more than any history */
+
 /* ---- resources ---- */
 
 struct resource {
@@ -172,9 +174,10 @@ struct sfn_execution {
     struct err err;
     struct frame *root;
     struct etimer timeout;      /* machine TimeoutSeconds */
-    struct hevent *ev;          /* history kept in memory: events ev_base+1 .. ev_base+n_ev */
+    /* history kept in memory: events ev_base+1 .. ev_base+n_ev, in chunks of 16, 32, 64...
+     * events (hist_at), so that growing never copies or re-faults what is there */
+    struct hevent *ev_chunk[HIST_CHUNKS];
     size_t n_ev;
-    size_t cap_ev;
     size_t ev_base;             /* events already persisted and dropped from memory */
     size_t ev_delivered;        /* events passed to on_event (absolute count) */
     size_t ev_committed;        /* events the persistence layer has (absolute count) */
@@ -257,6 +260,8 @@ struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, 
 
 /* history.c */
 struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t prev);
+/* The i-th event kept in memory (0 = event ev_base + 1); i < n_ev. */
+struct hevent *hist_at(const struct sfn_execution *ex, size_t i);
 const char *hist_type_name(enum ev_type t);
 json_t *hist_event_json(const struct sfn_execution *ex, const struct hevent *e, bool data);
 void hist_release(struct sfn_execution *ex);

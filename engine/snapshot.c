@@ -143,7 +143,7 @@ static json_t *snapshot(const struct sfn_execution *ex, bool with_history)
     if (with_history) {
         json_t *evs = json_array();
         for (size_t i = 0; i < ex->n_ev; i++)
-            json_array_append_new(evs, event_json(&ex->ev[i]));
+            json_array_append_new(evs, event_json(hist_at(ex, i)));
         json_object_set_new(o, "events", evs);
     }
     return o;
@@ -318,11 +318,10 @@ static int events_restore(struct rs *r, json_t *evs)
 {
     struct sfn_execution *ex = r->ex;
     size_t n = json_array_size(evs);
-    ex->ev = xcalloc(n > 0 ? n : 1, sizeof(*ex->ev));
-    ex->cap_ev = n > 0 ? n : 1;
     for (size_t i = 0; i < n; i++) {
         json_t *j = json_array_get(evs, i);
-        struct hevent *e = &ex->ev[ex->n_ev];
+        struct hevent *e = hist_add(ex, EV_ExecutionStarted, 0); /* filled in below */
+        ex->n_ev--; /* counted once complete */
         memset(e, 0, sizeof(*e));
         const char *type = json_string_value(json_object_get(j, "type"));
         int t = -1;
@@ -394,8 +393,8 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
     ex->ev_delivered = ex->ev_base + ex->n_ev; /* on_event: only what happens from now on */
     ex->ev_committed = ex->ev_delivered;       /* a restored history is already stored */
     int64_t clock = json_integer_value(json_object_get(snap, "clock_ms"));
-    if (rc == 0 && ex->n_ev > 0 && clock < ex->ev[ex->n_ev - 1].ts_ms)
-        clock = ex->ev[ex->n_ev - 1].ts_ms;
+    if (rc == 0 && ex->n_ev > 0 && clock < hist_at(ex, ex->n_ev - 1)->ts_ms)
+        clock = hist_at(ex, ex->n_ev - 1)->ts_ms;
     if (rc == 0 && eng->virtual_clock && eng->vnow < clock)
         eng->vnow = clock; /* a restored clock never runs backwards */
     if (rc != 0) {
