@@ -875,6 +875,18 @@ json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool inclu
     return hist_event_json(ex, hist_at(ex, i - ex->ev_base), include_data);
 }
 
+int sfn_execution_event_append(const struct sfn_execution *ex, size_t i, bool include_data,
+                               struct buf *out, int64_t *ts_ms)
+{
+    if (i < ex->ev_base || i - ex->ev_base >= ex->n_ev)
+        return -1;
+    const struct hevent *e = hist_at(ex, i - ex->ev_base);
+    hist_event_append(e, include_data, out);
+    if (ts_ms != NULL)
+        *ts_ms = e->ts_ms;
+    return 0;
+}
+
 const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i)
 {
     if (i < ex->ev_base || i - ex->ev_base >= ex->n_ev)

@@ -158,3 +158,81 @@ json_t *hist_event_json(const struct sfn_execution *ex, const struct hevent *e, 
     json_object_set_new(o, member, d);
     return o;
 }
+
+static void key_append(struct buf *b, const char *key, bool *first)
+{
+    if (!*first)
+        buf_putc(b, ',');
+    *first = false;
+    json_string_append(b, key, strlen(key));
+    buf_putc(b, ':');
+}
+
+void hist_event_append(const struct hevent *e, bool data, struct buf *b)
+{
+    const char *tn = type_names[e->type];
+    buf_puts(b, "{\"timestamp\":");
+    json_real_append(b, (double)e->ts_ms / 1000.0);
+    buf_puts(b, ",\"type\":");
+    json_string_append(b, tn, strlen(tn));
+    buf_puts(b, ",\"id\":");
+    json_integer_append(b, e->id);
+    buf_puts(b, ",\"previousEventId\":");
+    json_integer_append(b, e->prev);
+    if (has_no_details(e->type)) {
+        buf_putc(b, '}');
+        return;
+    }
+    char member[96];
+    if (ends_with(tn, "StateEntered"))
+        snprintf(member, sizeof(member), "stateEnteredEventDetails");
+    else if (ends_with(tn, "StateExited"))
+        snprintf(member, sizeof(member), "stateExitedEventDetails");
+    else
+        snprintf(member, sizeof(member), "%c%sEventDetails", tn[0] + ('a' - 'A'), tn + 1);
+    buf_putc(b, ',');
+    json_string_append(b, member, strlen(member));
+    buf_puts(b, ":{");
+    bool first = true;
+    if (e->name != NULL) {
+        key_append(b, "name", &first);
+        json_string_append(b, e->name, strlen(e->name));
+    }
+    if (e->details != NULL) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(e->details, key, v) {
+            key_append(b, key, &first);
+            json_compact_append(b, v);
+        }
+    }
+    if (e->index >= 0) {
+        key_append(b, e->type == EV_MapStateStarted ? "length" : "index", &first);
+        json_integer_append(b, e->index);
+    }
+    if (e->data != NULL && data) {
+        const char *dm = data_member(e->type, tn);
+        struct buf text = BUF_INIT;
+        json_compact_append(&text, e->data);
+        key_append(b, dm, &first);
+        json_string_append(b, text.data != NULL ? text.data : "", text.len);
+        buf_release(&text);
+        if (strcmp(dm, "parameters") != 0) {
+            char dd[32];
+            snprintf(dd, sizeof(dd), "%sDetails", dm);
+            key_append(b, dd, &first);
+            buf_puts(b, "{\"truncated\":false}");
+        }
+    }
+    if (e->has_error) {
+        if (e->error != NULL) {
+            key_append(b, "error", &first);
+            json_string_append(b, e->error, strlen(e->error));
+        }
+        if (e->cause != NULL) {
+            key_append(b, "cause", &first);
+            json_string_append(b, e->cause, strlen(e->cause));
+        }
+    }
+    buf_puts(b, "}}");
+}

@@ -264,6 +264,8 @@ struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t pre
 struct hevent *hist_at(const struct sfn_execution *ex, size_t i);
 const char *hist_type_name(enum ev_type t);
 json_t *hist_event_json(const struct sfn_execution *ex, const struct hevent *e, bool data);
+/* The compact text of hist_event_json, written without building it. */
+void hist_event_append(const struct hevent *e, bool data, struct buf *b);
 void hist_release(struct sfn_execution *ex);
 
 /* exec.c: frames */

@@ -35,12 +35,50 @@ static json_t *err_json(const struct err *e)
                      e->cause);
 }
 
+/* A document the frame shares with the execution or its parent is written as a reference
+ * ("execution", "parent_eff", "input"): a Map over a 200 KB input would otherwise write that
+ * input three or four times into every checkpoint. */
+static const char *shared_ref(const struct frame *f, const json_t *v, bool self_input)
+{
+    if (v == NULL)
+        return NULL;
+    if (v == f->ex->input)
+        return "execution";
+    if (f->parent != NULL && v == f->parent->eff_input)
+        return "parent_eff";
+    if (self_input && v == f->input)
+        return "input";
+    return NULL;
+}
+
+/* Whether a Map's items are what ItemsPath gives on its effective input (then they are
+ * computed again on restore instead of being written). */
+static bool items_derived(const struct frame *f)
+{
+    if (f->st->type != ASL_MAP || f->items == NULL || f->eff_input == NULL)
+        return false;
+    if (f->st->items_path == NULL)
+        return f->items == f->eff_input;
+    struct asl_scope s;
+    struct err err = ERR_INIT;
+    frame_scope((struct frame *)f, &s, f->eff_input);
+    json_t *again = asl_path_eval(f->st->items_path, &s, &err);
+    bool same = again == f->items;
+    json_decref(again);
+    err_clear(&err);
+    return same;
+}
+
 static json_t *frame_json(const struct frame *f)
 {
     json_t *o = json_object();
     json_object_set_new(o, "state", json_string(f->st->name));
     json_object_set_new(o, "phase", json_string(phase_names[f->phase]));
-    json_object_set_new(o, "input", opt_ref(f->input));
+    const char *ref = shared_ref(f, f->input, false);
+    if (ref != NULL)
+        json_object_set_new(o, "input_ref", json_string(ref));
+    else
+        json_object_set_new(o, "input", opt_ref(f->input));
     json_object_set_new(o, "entered", json_boolean(f->entered));
     json_object_set_new(o, "last_event", json_integer(f->last_event));
     json_object_set_new(o, "entered_event", json_integer(f->entered_event));
@@ -62,8 +100,13 @@ static json_t *frame_json(const struct frame *f)
         else
             json_object_set_new(o, "output", opt_ref(f->output));
     }
-    if (f->eff_input != NULL)
-        json_object_set_new(o, "eff_input", json_incref(f->eff_input));
+    if (f->eff_input != NULL) {
+        ref = shared_ref(f, f->eff_input, true);
+        if (ref != NULL)
+            json_object_set_new(o, "eff_ref", json_string(ref));
+        else
+            json_object_set_new(o, "eff_input", json_incref(f->eff_input));
+    }
     if (f->task != NULL) {
         const struct sfn_task *t = f->task;
         json_t *tj = json_pack("{s:s,s:i,s:O,s:I,s:I}", "token", t->token, "attempt", t->attempt,
@@ -88,7 +131,10 @@ static json_t *frame_json(const struct frame *f)
                               "tolerated_count", (json_int_t)f->tolerated_count,
                               "tolerated_pct", f->tolerated_pct, "started_event",
                               (json_int_t)f->started_event);
-        json_object_set_new(k, "items", opt_ref(f->items));
+        if (items_derived(f))
+            json_object_set_new(k, "items_ref", json_string("items_path"));
+        else
+            json_object_set_new(k, "items", opt_ref(f->items));
         json_object_set_new(k, "results", opt_ref(f->results));
         json_t *arr = json_array();
         for (size_t i = 0; i < f->n_kids; i++)
@@ -228,6 +274,21 @@ static json_t *take_shared(json_t *o, const char *key, json_t *like, json_t *lik
     return json_incref(v);
 }
 
+/* A document written as a reference by shared_ref, or NULL. */
+static json_t *deref(const char *ref, struct sfn_execution *ex, struct frame *parent,
+                     json_t *input)
+{
+    if (ref == NULL)
+        return NULL;
+    if (strcmp(ref, "execution") == 0)
+        return json_incref(ex->input);
+    if (strcmp(ref, "parent_eff") == 0 && parent != NULL && parent->eff_input != NULL)
+        return json_incref(parent->eff_input);
+    if (strcmp(ref, "input") == 0 && input != NULL)
+        return json_incref(input);
+    return NULL;
+}
+
 static struct frame *frame_restore(struct rs *r, struct frame *parent, enum frame_kind kind,
                                    size_t index, const struct asl_states *states, json_t *j)
 {
@@ -239,9 +300,10 @@ static struct frame *frame_restore(struct rs *r, struct frame *parent, enum fram
                 ex->sm->name);
         return NULL;
     }
-    struct frame *f = frame_new(ex, parent, kind, index, states,
-                                take_shared(j, "input", ex->input,
-                                            parent != NULL ? parent->eff_input : NULL));
+    json_t *in = deref(json_string_value(json_object_get(j, "input_ref")), ex, parent, NULL);
+    if (in == NULL)
+        in = take_shared(j, "input", ex->input, parent != NULL ? parent->eff_input : NULL);
+    struct frame *f = frame_new(ex, parent, kind, index, states, in);
     f->st = st;
     f->phase = (enum frame_phase)phase;
     f->entered = json_is_true(json_object_get(j, "entered"));
@@ -256,7 +318,9 @@ static struct frame *frame_restore(struct rs *r, struct frame *parent, enum fram
         for (size_t i = 0; i < st->n_retry && i < json_array_size(rc); i++)
             f->retry_counts[i] = (int)json_integer_value(json_array_get(rc, i));
     }
-    f->eff_input = take_shared(j, "eff_input", f->input, ex->input);
+    f->eff_input = deref(json_string_value(json_object_get(j, "eff_ref")), ex, parent, f->input);
+    if (f->eff_input == NULL)
+        f->eff_input = take_shared(j, "eff_input", f->input, ex->input);
     if (f->phase == FR_DONE) {
         json_t *failed = json_object_get(j, "failed");
         if (failed != NULL) {
@@ -279,6 +343,15 @@ static struct frame *frame_restore(struct rs *r, struct frame *parent, enum fram
         f->tolerated_pct = json_number_value(json_object_get(kids, "tolerated_pct"));
         f->started_event = json_integer_value(json_object_get(kids, "started_event"));
         f->items = take(kids, "items");
+        if (json_object_get(kids, "items_ref") != NULL && f->eff_input != NULL) {
+            if (st->items_path == NULL) {
+                f->items = json_incref(f->eff_input);
+            } else {
+                struct asl_scope s;
+                frame_scope(f, &s, f->eff_input);
+                f->items = asl_path_eval(st->items_path, &s, r->err);
+            }
+        }
         f->results = take(kids, "results");
         json_t *frames = json_object_get(kids, "frames");
         f->n_kids = json_array_size(frames);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "util/buf.h"
 #include "util/err.h"
 
 struct sfn_engine;
@@ -190,6 +191,10 @@ size_t sfn_execution_history_first(const struct sfn_execution *ex);
 /* Events already handed to the persistence layer's commit (see sfn_persist_ops). */
 size_t sfn_execution_history_committed(const struct sfn_execution *ex);
 json_t *sfn_execution_event(const struct sfn_execution *ex, size_t i, bool include_data);
+/* Appends event i's compact JSON text (the same as sfn_execution_event's) to `out` without
+ * building JSON values; *ts_ms gets its time. -1 when the event is not in memory. */
+int sfn_execution_event_append(const struct sfn_execution *ex, size_t i, bool include_data,
+                               struct buf *out, int64_t *ts_ms);
 /* The type of event i ("PassStateEntered"). */
 const char *sfn_execution_event_type(const struct sfn_execution *ex, size_t i);
 

@@ -142,18 +142,17 @@ static int insert_events(struct sfn_store *st, struct sfn_execution *ex, struct 
 {
     size_t n = sfn_execution_history_size(ex);
     for (size_t i = sfn_execution_history_committed(ex); i < n; i++) {
-        json_t *e = sfn_execution_event(ex, i, true);
-        if (e == NULL)
+        int64_t ts = 0;
+        buf_reset(&st->scratch);
+        if (sfn_execution_event_append(ex, i, true, &st->scratch, &ts) != 0)
             return err_set(err, STORE_ERR, "event %zu of '%s' is no longer in memory", i + 1,
                            sfn_execution_arn(ex));
-        double ts = json_real_value(json_object_get(e, "timestamp"));
         sqlite3_stmt *s = store_stmt(st, ST_INS_EVENT);
         sqlite3_bind_int64(s, 1, sfn_execution_persist_id(ex));
         sqlite3_bind_int64(s, 2, (int64_t)i + 1);
         sqlite3_bind_text(s, 3, sfn_execution_event_type(ex, i), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, (int64_t)(ts * 1000.0 + 0.5));
-        bind_json(st, s, 5, e);
-        json_decref(e);
+        sqlite3_bind_int64(s, 4, ts);
+        sqlite3_bind_text(s, 5, buf_cstr(&st->scratch), (int)st->scratch.len, SQLITE_STATIC);
         if (step_done(st, s, err, "cannot record history") != 0)
             return -1;
     }

@@ -28,7 +28,7 @@ static size_t escaped_len(unsigned char c)
     }
 }
 
-static void string_append(struct buf *b, const char *s, size_t n)
+void json_string_append(struct buf *b, const char *s, size_t n)
 {
     buf_grow(b, n + 2);
     buf_putc(b, '"');
@@ -137,7 +137,7 @@ void json_compact_append(struct buf *b, const json_t *v)
             if (!first)
                 buf_putc(b, ',');
             first = 0;
-            string_append(b, key, strlen(key));
+            json_string_append(b, key, strlen(key));
             buf_putc(b, ':');
             json_compact_append(b, val);
         }
@@ -156,7 +156,7 @@ void json_compact_append(struct buf *b, const json_t *v)
         break;
     }
     case JSON_STRING:
-        string_append(b, json_string_value(v), json_string_length(v));
+        json_string_append(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
         json_integer_append(b, json_integer_value(v));

@@ -14,6 +14,8 @@
 
 /* Appends the compact text of `v` (borrowed) to `b`: {"a":1,"b":[1,2]}. */
 void json_compact_append(struct buf *b, const json_t *v);
+/* Appends `s` (n bytes) as a JSON string literal, escaped as json_compact_append does. */
+void json_string_append(struct buf *b, const char *s, size_t n);
 /* Returns the compact text of `v` (borrowed) as a new string (free() it). */
 char *json_compact(const json_t *v);
 /* Returns the byte size of json_compact(v), or a value > limit as soon as it exceeds limit
