@@ -673,6 +673,25 @@ static void on_exec_timeout(struct etimer *t)
     engine_exec_done(ex);
 }
 
+json_t *exec_context(struct sfn_execution *ex)
+{
+    if (ex->ctx_execution != NULL)
+        return ex->ctx_execution;
+    /* built when a state first reads $$: a waiting execution does not carry it */
+    char ts[40];
+    asl_time_format_ms(ex->start_ms, ts, sizeof(ts));
+    json_t *c = json_object();
+    json_object_set_new(c, "Id", json_string(ex->arn));
+    json_object_set(c, "Input", ex->input);
+    json_object_set_new(c, "StartTime", json_string(ts));
+    json_object_set_new(c, "Name", json_string(ex->name));
+    json_object_set_new(c, "RoleArn", json_string(ex->role_arn));
+    if (ex->sm->m->type == ASL_STANDARD) /* asl.md 4.5: absent in synchronous Express runs */
+        json_object_set_new(c, "RedriveCount", json_integer(0));
+    ex->ctx_execution = c;
+    return c;
+}
+
 struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, const char *name,
                                  const char *role_arn, json_t *input, int64_t start_ms,
                                  const struct sfn_execution_options *opt)
@@ -706,16 +725,6 @@ struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, 
         ex->on_event = opt->on_event;
         ex->arg = opt->arg;
     }
-    char ts[40];
-    asl_time_format_ms(ex->start_ms, ts, sizeof(ts));
-    ex->ctx_execution = json_object();
-    json_object_set_new(ex->ctx_execution, "Id", json_string(ex->arn));
-    json_object_set(ex->ctx_execution, "Input", ex->input);
-    json_object_set_new(ex->ctx_execution, "StartTime", json_string(ts));
-    json_object_set_new(ex->ctx_execution, "Name", json_string(ex->name));
-    json_object_set_new(ex->ctx_execution, "RoleArn", json_string(ex->role_arn));
-    if (m->m->type == ASL_STANDARD) /* asl.md 4.5: absent in synchronous Express runs */
-        json_object_set_new(ex->ctx_execution, "RedriveCount", json_integer(0));
     ex->next = eng->execs;
     if (eng->execs != NULL)
         eng->execs->prev = ex;

@@ -137,7 +137,7 @@ json_t *frame_context(void *arg)
     if (f->st->type == ASL_TASK || f->st->type == ASL_PARALLEL || f->st->type == ASL_MAP)
         json_object_set_new(state, "RetryCount", json_integer(f->retry_total));
     json_t *c = json_object();
-    json_object_set(c, "Execution", f->ex->ctx_execution);
+    json_object_set(c, "Execution", exec_context(f->ex));
     json_object_set_new(c, "State", state);
     json_object_set(c, "StateMachine", f->ex->sm->ctx_machine);
     if (f->task != NULL && f->st->type == ASL_TASK &&

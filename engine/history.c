@@ -41,6 +41,8 @@ struct hevent *hist_add(struct sfn_execution *ex, enum ev_type type, int64_t pre
 {
     size_t off;
     size_t k = chunk_of(ex->n_ev, &off);
+    if (ex->ev_chunk == NULL)
+        ex->ev_chunk = xcalloc(HIST_CHUNKS, sizeof(*ex->ev_chunk));
     if (ex->ev_chunk[k] == NULL)
         ex->ev_chunk[k] = xmalloc(((size_t)16 << k) * sizeof(struct hevent));
     struct hevent *e = &ex->ev_chunk[k][off];
@@ -64,10 +66,10 @@ void hist_release(struct sfn_execution *ex)
         free(e->error);
         free(e->cause);
     }
-    for (size_t k = 0; k < HIST_CHUNKS; k++) {
+    for (size_t k = 0; k < HIST_CHUNKS && ex->ev_chunk != NULL; k++)
         free(ex->ev_chunk[k]);
-        ex->ev_chunk[k] = NULL;
-    }
+    free(ex->ev_chunk);
+    ex->ev_chunk = NULL;
     ex->n_ev = 0;
 }
 

@@ -176,7 +176,7 @@ struct sfn_execution {
     struct etimer timeout;      /* machine TimeoutSeconds */
     /* history kept in memory: events ev_base+1 .. ev_base+n_ev, in chunks of 16, 32, 64...
      * events (hist_at), so that growing never copies or re-faults what is there */
-    struct hevent *ev_chunk[HIST_CHUNKS];
+    struct hevent **ev_chunk;   /* HIST_CHUNKS chunk pointers, allocated with the first event */
     size_t n_ev;
     size_t ev_base;             /* events already persisted and dropped from memory */
     size_t ev_delivered;        /* events passed to on_event (absolute count) */
@@ -184,7 +184,7 @@ struct sfn_execution {
     bool dirty;                 /* changed in this loop turn (in the engine's dirty list) */
     struct sfn_execution *dirty_next;
     int64_t persist_id;         /* the store's id, 0 = not yet stored */
-    json_t *ctx_execution;      /* {"Id","Input","StartTime","Name","RoleArn","RedriveCount"} */
+    json_t *ctx_execution;      /* $$.Execution, or NULL until first used (exec_context) */
     uint64_t task_seq;          /* for task tokens */
     sfn_done_fn on_done;
     sfn_event_fn on_event;
@@ -245,6 +245,8 @@ uint64_t engine_rand(struct sfn_engine *eng);
 uint64_t engine_rand_cb(void *arg);
 const struct resource *engine_resource_find(struct sfn_engine *eng, const char *arn);
 void engine_exec_done(struct sfn_execution *ex);
+/* $$.Execution of the execution (borrowed), built on first use. */
+json_t *exec_context(struct sfn_execution *ex);
 /* Marks an execution as changed in this turn (history, frames, timers, tasks). */
 void engine_dirty(struct sfn_execution *ex);
 /* Holds a task start until the turn's commit (persistence on). */

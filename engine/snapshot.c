@@ -449,7 +449,6 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
                                           opt);
     free(ex->arn);
     ex->arn = xstrdup(json_string_value(json_object_get(snap, "arn")));
-    json_object_set_new(ex->ctx_execution, "Id", json_string(ex->arn));
     ex->stop_ms = json_integer_value(json_object_get(snap, "stop_ms"));
     struct rs r = {ex, NULL, err};
     json_t *evs = json_object_get(snap, "events");
