@@ -1,5 +1,6 @@
 # sfnd - a local AWS Step Functions engine. Plain make + pkg-config (STYLE.md).
-#   make            build/sfn and build/libsfn.a
+#   make            build/sfn, build/sfnd and build/libsfn.a
+#   make run        build, then start sfnd on 127.0.0.1:8083 with ./sfnd.db (Ctrl-C stops it)
 #   make test       every test; last line "N passed, N failed"
 #   make check      the same suite under ASan + UBSan (+ LeakSanitizer)
 #   make bench      the workloads of ../shared/bench with figures
@@ -39,7 +40,7 @@ DEB_PKGS := build-essential pkg-config libjansson-dev libuv1-dev libcurl4-openss
             libssl-dev libsqlite3-dev libhttp-parser-dev python3 python3-botocore \
             python3-boto3 openssl awscli
 
-.PHONY: all test check bench deps clean run-example tests-bin
+.PHONY: all test check bench deps clean run run-example tests-bin
 .SECONDARY:
 all: $(BUILD)/sfn $(BUILD)/sfnd $(BUILD)/libsfn.a
 
@@ -86,6 +87,10 @@ check:
 bench: all $(BUILD)/tools/storebench
 	@python3 bench/run.py --sfn $(BUILD)/sfn
 	@python3 bench/store.py --build $(BUILD)
+
+# sfnd's defaults: --listen 127.0.0.1:8083 --db sfnd.db (in the working directory)
+run: all
+	$(BUILD)/sfnd --listen 127.0.0.1:8083 --db sfnd.db
 
 run-example: all
 	$(BUILD)/sfn run examples/hello/definition.json --input-file examples/hello/input.json

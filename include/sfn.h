@@ -320,6 +320,9 @@ long sfn_store_history(struct sfn_store *st, const char *arn, int64_t after_id, 
 
 /* ---- store: reads for the API server ---------------------------------------------------- */
 
+/* The functions of this block use statements prepared when the store is opened for writing;
+ * on a read-only store they fail with err set. */
+
 /* A state machine as the store holds it (all borrowed for the duration of the callback). */
 struct sfn_store_machine_rec {
     const char *name, *arn, *type; /* type: "STANDARD" or "EXPRESS" */
@@ -328,10 +331,15 @@ struct sfn_store_machine_rec {
     size_t definition_len;
     int64_t revision_id;           /* pass to sfn_machine_set_persist_id on a compiled copy */
     int64_t created_ms;            /* epoch ms */
+    const char *status;            /* "ACTIVE", or "DELETING" while DeleteStateMachine runs */
+    const char *logging;           /* loggingConfiguration, JSON text; NULL = the default */
+    const char *tracing;           /* tracingConfiguration, JSON text; NULL = the default */
+    const char *revision_uuid;     /* revisionId; NULL for the first revision */
+    int64_t updated_ms;            /* when the revision was recorded (epoch ms) */
 };
 typedef int (*sfn_store_machine_fn)(const struct sfn_store_machine_rec *m, void *arg);
-/* Finds a state machine by exact name or ARN and calls fn once. Returns 0, 1 (not found) or
- * -1 with err set. */
+/* Finds a state machine by exact name or ARN (a string that starts with "arn:") and calls fn
+ * once. Returns 0, 1 (not found) or -1 with err set. */
 int sfn_store_get_machine(struct sfn_store *st, const char *name_or_arn,
                           sfn_store_machine_fn fn, void *arg, struct err *err);
 /* Calls fn for the state machines whose name sorts after `after_name` (NULL = from the first),
@@ -352,5 +360,85 @@ typedef void (*sfn_store_recovered_fn)(struct sfn_execution *ex, void *arg);
 int sfn_store_recover_each(struct sfn_store *st, struct sfn_engine *eng,
                            const struct sfn_execution_options *opt, sfn_store_recovered_fn fn,
                            void *fn_arg, size_t *count, struct err *err);
+
+/* Finds an execution by exact ARN (not by name) and calls fn once. 0, 1 (not found) or -1. */
+int sfn_store_find_execution(struct sfn_store *st, const char *arn, sfn_store_execution_fn fn,
+                             void *arg, struct err *err);
+/* The state machine revision execution `exec_arn` runs (DescribeStateMachineForExecution):
+ * fn gets the revision's definition, role, logging, tracing and revisionId. 0, 1, or -1. */
+int sfn_store_execution_machine(struct sfn_store *st, const char *exec_arn,
+                                sfn_store_machine_fn fn, void *arg, struct err *err);
+/* Calls fn with the definition text of each revision a RUNNING execution uses (what a
+ * recovery is about to compile). Returns 0, or -1 with err set. */
+int sfn_store_running_definitions(struct sfn_store *st,
+                                  void (*fn)(const char *text, size_t len, void *arg), void *arg,
+                                  struct err *err);
+
+/* What CreateStateMachine/UpdateStateMachine record beside the definition. */
+struct sfn_store_machine_config {
+    const char *role_arn;      /* NULL: none (create), unchanged (update) */
+    const char *logging;       /* JSON text; NULL: the default (create), unchanged (update) */
+    const char *tracing;       /* JSON text; likewise */
+    json_t *tags;              /* create: [{"key": k, "value": v}, ...] (borrowed), or NULL */
+};
+/* Compiles a definition and records state machine `name`, which must not exist yet, with its
+ * first revision, configuration and tags, in one transaction. Returns the machine (caller's
+ * reference, persist id set), or NULL with err set ("InvalidDefinition", or a store error). */
+struct sfn_machine *sfn_store_create_machine(struct sfn_store *st, struct sfn_engine *eng,
+                                             const char *name, const char *text, size_t len,
+                                             enum sfn_machine_type type,
+                                             const struct sfn_store_machine_config *cfg,
+                                             struct err *err);
+/* UpdateStateMachine: records a new revision of machine `arn` (identified by `revision_uuid`)
+ * from the current one with the members given (text NULL and cfg fields NULL = unchanged).
+ * When nothing differs from the current revision nothing is written. Then calls fn with the
+ * machine as it now is. Returns 0, 1 (no such machine) or -1 with err set. */
+int sfn_store_update_machine(struct sfn_store *st, const char *arn, const char *text, size_t len,
+                             const struct sfn_store_machine_config *cfg,
+                             const char *revision_uuid, sfn_store_machine_fn fn, void *arg,
+                             struct err *err);
+/* Sets a machine's status ("DELETING"). 0, 1 (no such machine) or -1. */
+int sfn_store_machine_set_status(struct sfn_store *st, const char *arn, const char *status,
+                                 struct err *err);
+/* Deletes machine `arn` with its revisions, executions (and their histories) and tags, in one
+ * transaction. Its executions must not be running in an engine any more. 0, 1 or -1. */
+int sfn_store_delete_machine(struct sfn_store *st, const char *arn, struct err *err);
+
+/* An activity (all borrowed for the duration of the callback). */
+struct sfn_store_activity_rec {
+    int64_t id;                /* creation order */
+    const char *name, *arn;
+    const char *encryption;    /* encryptionConfiguration, JSON text, or NULL */
+    int64_t created_ms;        /* epoch ms */
+};
+typedef int (*sfn_store_activity_fn)(const struct sfn_store_activity_rec *a, void *arg);
+/* CreateActivity: records activity `name`/`arn` with its `tags` (borrowed array of {"key",
+ * "value"}, or NULL) unless it exists, then calls fn with the stored activity (the existing
+ * one when it existed: tags are then not applied). Returns 0 (created), 1 (existed) or -1
+ * with err set. */
+int sfn_store_create_activity(struct sfn_store *st, const char *name, const char *arn,
+                              int64_t created_ms, const char *encryption, json_t *tags,
+                              sfn_store_activity_fn fn, void *arg, struct err *err);
+/* Finds an activity by ARN. 0, 1 (not found) or -1. */
+int sfn_store_get_activity(struct sfn_store *st, const char *arn, sfn_store_activity_fn fn,
+                           void *arg, struct err *err);
+/* Deletes an activity and its tags. 0, 1 (not found) or -1. */
+int sfn_store_delete_activity(struct sfn_store *st, const char *arn, struct err *err);
+/* Activities in creation order after id `after_id` (0 = from the first), at most `limit`
+ * (0 = all). Returns the number passed to fn, or -1. */
+long sfn_store_list_activities(struct sfn_store *st, int64_t after_id, size_t limit,
+                               sfn_store_activity_fn fn, void *arg, struct err *err);
+
+/* Tags of a machine or activity ARN. Sets each {"key", "value"} of `tags` (borrowed array),
+ * replacing a key's value; fails with err name "TooManyTags" (nothing written) when the
+ * resource would have more than `max`. 0 or -1. */
+int sfn_store_tag(struct sfn_store *st, const char *arn, json_t *tags, size_t max,
+                  struct err *err);
+/* Removes the keys of `keys` (borrowed array of strings). 0 or -1. */
+int sfn_store_untag(struct sfn_store *st, const char *arn, json_t *keys, struct err *err);
+/* Calls fn for each tag of `arn`, by key. Returns the number of tags or -1. */
+long sfn_store_list_tags(struct sfn_store *st, const char *arn,
+                         void (*fn)(const char *key, const char *value, void *arg), void *arg,
+                         struct err *err);
 
 #endif

@@ -1,12 +1,15 @@
 /* server/api.c - the Step Functions API of sfnd: AWS JSON 1.0 dispatch on X-Amz-Target,
  * the request body as a JSON object, the model's member constraints checked with AWS's
  * ValidationException messages (api.md 1.3), errors in AWS's shape, and the helpers the
- * operations share: ARNs, names, paging tokens, timestamps. The operations themselves are
- * in api_machine.c and api_exec.c. */
+ * operations share: ARNs, names, paging tokens, timestamps; and the API's life cycle. The
+ * operations themselves are in api_machine.c, api_exec.c, api_activity.c, api_task.c and
+ * api_tags.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "server/internal.h"
 #include "util/buf.h"
@@ -43,6 +46,7 @@ static const char *const e_redrive[] = {"REDRIVEN", "NOT_REDRIVEN", NULL};
 #define OBJ(n) {n, M_OBJECT, false, -1, -1, NULL, false}
 #define LIST(n) {n, M_LIST, false, -1, -1, NULL, false}
 #define PAYLOAD(n) {n, M_STRING, false, -1, 262144, NULL, true}
+#define REQ_PAYLOAD(n) {n, M_STRING, true, -1, 262144, NULL, true}
 #define END {NULL, M_STRING, false, -1, -1, NULL, false}
 
 static const struct member m_create[] = {
@@ -72,6 +76,30 @@ static const struct member m_list_ex[] = {
 static const struct member m_history[] = {
     STR("executionArn", true, 1, 256), INT("maxResults", 0, 1000), BOOL("reverseOrder"),
     STR("nextToken", false, 1, 1024), BOOL("includeExecutionData"), END};
+static const struct member m_update[] = {
+    STR("stateMachineArn", true, 1, 256), STR("definition", false, 1, 1048576),
+    STR("roleArn", false, 1, 256), OBJ("loggingConfiguration"), OBJ("tracingConfiguration"),
+    BOOL("publish"), STR("versionDescription", false, -1, 256), OBJ("encryptionConfiguration"),
+    END};
+static const struct member m_delete_sm[] = {STR("stateMachineArn", true, 1, 256), END};
+static const struct member m_resource[] = {STR("resourceArn", true, 1, 256), END};
+static const struct member m_tag[] = {
+    STR("resourceArn", true, 1, 256), {"tags", M_LIST, true, -1, -1, NULL, false}, END};
+static const struct member m_untag[] = {
+    STR("resourceArn", true, 1, 256), {"tagKeys", M_LIST, true, -1, -1, NULL, false}, END};
+static const struct member m_create_act[] = {
+    STR("name", true, 1, 80), LIST("tags"), OBJ("encryptionConfiguration"), END};
+static const struct member m_activity[] = {STR("activityArn", true, 1, 256), END};
+static const struct member m_list_act[] = {
+    INT("maxResults", 0, 1000), STR("nextToken", false, 1, 1024), END};
+static const struct member m_get_task[] = {
+    STR("activityArn", true, 1, 256), STR("workerName", false, 1, 80), END};
+static const struct member m_task_success[] = {
+    STR("taskToken", true, 1, 2048), REQ_PAYLOAD("output"), END};
+static const struct member m_task_failure[] = {
+    STR("taskToken", true, 1, 2048), STR("error", false, 0, 256), STR("cause", false, 0, 32768),
+    END};
+static const struct member m_task_heartbeat[] = {STR("taskToken", true, 1, 2048), END};
 
 struct op {
     const char *name;
@@ -89,6 +117,21 @@ static const struct op ops[] = {
     {"StopExecution", op_stop_execution, m_stop},
     {"ListExecutions", op_list_executions, m_list_ex},
     {"GetExecutionHistory", op_get_execution_history, m_history},
+    {"UpdateStateMachine", op_update_state_machine, m_update},
+    {"DeleteStateMachine", op_delete_state_machine, m_delete_sm},
+    {"DescribeStateMachineForExecution", op_describe_state_machine_for_execution,
+     m_describe_ex},
+    {"TagResource", op_tag_resource, m_tag},
+    {"UntagResource", op_untag_resource, m_untag},
+    {"ListTagsForResource", op_list_tags_for_resource, m_resource},
+    {"CreateActivity", op_create_activity, m_create_act},
+    {"DescribeActivity", op_describe_activity, m_activity},
+    {"DeleteActivity", op_delete_activity, m_activity},
+    {"ListActivities", op_list_activities, m_list_act},
+    {"GetActivityTask", op_get_activity_task, m_get_task},
+    {"SendTaskSuccess", op_send_task_success, m_task_success},
+    {"SendTaskFailure", op_send_task_failure, m_task_failure},
+    {"SendTaskHeartbeat", op_send_task_heartbeat, m_task_heartbeat},
 };
 
 /* ---- answers ---- */
@@ -148,12 +191,18 @@ static char *utf8_sanitize(const char *s)
     return out;
 }
 
-static void reply_error(struct call *c, int status, const char *code, const char *message)
+static void reply_error(struct call *c, int status, const char *code, const char *message,
+                        const char *resource)
 {
     char *type = xasprintf("%s%s", error_namespace(code), code);
     char *clean = utf8_sanitize(message);
     json_t *o = json_pack("{s:s,s:s}", "__type", type, "message", clean);
     free(clean);
+    if (resource != NULL) {
+        clean = utf8_sanitize(resource);
+        json_object_set_new(o, "resourceName", json_string(clean));
+        free(clean);
+    }
     char *text = json_compact(o);
     json_decref(o);
     server_reply(c->req, status, code, text, strlen(text), false);
@@ -167,7 +216,19 @@ int call_error(struct call *c, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = xvasprintf(fmt, ap);
     va_end(ap);
-    reply_error(c, 400, code, msg);
+    reply_error(c, 400, code, msg, NULL);
+    free(msg);
+    return -1;
+}
+
+int call_error_resource(struct call *c, const char *code, const char *resource,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    reply_error(c, 400, code, msg, resource);
     free(msg);
     return -1;
 }
@@ -176,7 +237,8 @@ int call_fail(struct call *c, const struct err *err)
 {
     reply_error(c, 500, "InternalFailure",
                 err->cause != NULL ? err->cause : err->name[0] != '\0' ? err->name
-                                                                       : "internal failure");
+                                                                       : "internal failure",
+                NULL);
     return -1;
 }
 
@@ -329,7 +391,7 @@ int api_arn_parse(struct call *c, const char *arn, const char *type, char **scra
         free(copy);
         return call_error(c, "InvalidArn", "Invalid Arn: 'Invalid ARN prefix: %s'", arn);
     }
-    if (strcmp(parts[5], type) != 0) {
+    if (type != NULL && strcmp(parts[5], type) != 0) {
         call_error(c, "InvalidArn", "Invalid Arn: 'Resource type not valid in this context: %s'",
                    parts[5]);
         free(copy);
@@ -473,6 +535,55 @@ json_t *api_time(int64_t ms)
     return json_real((double)ms / 1000.0);
 }
 
+char *api_json_sorted(const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *copy = xstrdup(text != NULL ? text : "null");
+    json_malloc_t jmalloc = NULL;
+    json_free_t jfree = NULL;
+    json_get_alloc_funcs(&jmalloc, &jfree);
+    jfree(text); /* jansson's allocator (util/xalloc.h) */
+    return copy;
+}
+
+int64_t api_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t next_rand(struct api *api)
+{
+    uint64_t x = api->rng; /* xorshift64*: revisionIds only need to be distinct */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    api->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+void api_uuid(struct api *api, char out[37])
+{
+    uint64_t a = next_rand(api), b = next_rand(api);
+    unsigned char u[16];
+    for (int i = 0; i < 8; i++) {
+        u[i] = (unsigned char)(a >> (i * 8));
+        u[8 + i] = (unsigned char)(b >> (i * 8));
+    }
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t j = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[u[i] >> 4];
+        out[j++] = hex[u[i] & 15];
+    }
+    out[j] = '\0';
+}
+
 /* ---- dispatch ---- */
 
 static const struct op *op_find(const char *target)
@@ -554,17 +665,58 @@ void api_track(struct sfn_execution *ex, void *arg)
     smap_put(&api->running, sfn_execution_arn(ex), ex);
 }
 
-struct api *api_new(struct sfn_engine *eng, struct sfn_store *st, const char *region,
-                    const char *account)
+struct api *api_new(uv_loop_t *loop, struct sfn_engine *eng, struct sfn_store *st,
+                    const char *region, const char *account)
 {
     struct api *api = xcalloc(1, sizeof(*api));
+    api->loop = loop;
     api->eng = eng;
     api->st = st;
     api->region = region;
     api->account = account;
+    api->poll_ms = API_POLL_MS;
     smap_init(&api->machines);
     smap_init(&api->running);
+    smap_init(&api->activities);
+    smap_init(&api->tasks);
+    smap_init(&api->callbacks);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    api->rng = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^
+               ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)api;
+    if (api->rng == 0)
+        api->rng = 0x9E3779B97F4A7C15ULL;
     return api;
+}
+
+static void on_running_definition(const char *text, size_t len, void *arg)
+{
+    api_task_register_callbacks(arg, text, len);
+}
+
+int api_start(struct api *api, struct err *err)
+{
+    /* activity tasks: every activity of this region and account */
+    char *pattern = xasprintf("arn:aws:states:%s:%s:activity:*", api->region, api->account);
+    int rc = sfn_engine_register_resource(api->eng, pattern, &api_activity_ops, api, err);
+    free(pattern);
+    if (rc != 0)
+        return -1;
+    /* .waitForTaskToken tasks the recovery is about to hand back */
+    return api->st != NULL ? sfn_store_running_definitions(api->st, on_running_definition, api,
+                                                           err)
+                           : 0;
+}
+
+int api_recovered(struct api *api, struct err *err)
+{
+    return api_machine_finish_deletions(api, err);
+}
+
+void api_shutdown(struct api *api)
+{
+    api->shutting_down = true;
+    api_activity_shutdown(api);
 }
 
 void api_set_server(struct api *api, struct server *srv)
@@ -579,5 +731,10 @@ void api_free(struct api *api)
     smap_each(&api->machines, api_machine_drop, NULL);
     smap_release(&api->machines);
     smap_release(&api->running); /* the engine has freed or released the executions */
+    api_activity_release(api);   /* the engine has cancelled or detached every task */
+    smap_release(&api->activities);
+    smap_release(&api->tasks);
+    smap_release(&api->callbacks);
+    api_machine_release(api);
     free(api);
 }

@@ -8,10 +8,21 @@
 
 struct api;
 
-/* An API over `eng`, attached to store `st` (both borrowed; they outlive the api). `region`
- * and `account` are those of the engine's ARNs. */
-struct api *api_new(struct sfn_engine *eng, struct sfn_store *st, const char *region,
-                    const char *account);
+/* An API over `eng` on `loop`, attached to store `st` (all borrowed; they outlive the api).
+ * `region` and `account` are those of the engine's ARNs. */
+struct api *api_new(uv_loop_t *loop, struct sfn_engine *eng, struct sfn_store *st,
+                    const char *region, const char *account);
+#define API_POLL_MS 60000 /* GetActivityTask holds a request up to 60 s (api.md 8.2) */
+
+/* Before the store's recovery: registers the Task resource handlers the API serves (activity
+ * ARNs, and the .waitForTaskToken resources of the executions about to be recovered). 0, or
+ * -1 with err set. */
+int api_start(struct api *api, struct err *err);
+/* After the recovery: finishes what a previous process left half done (DeleteStateMachine).
+ * 0, or -1 with err set. */
+int api_recovered(struct api *api, struct err *err);
+/* The daemon stops: every waiting GetActivityTask is answered with no task. */
+void api_shutdown(struct api *api);
 /* The server whose replies the API sends (for commit failures). */
 void api_set_server(struct api *api, struct server *srv);
 /* Execution options for executions the store recovers (their on_done frees them). */

@@ -58,13 +58,11 @@ static int exec_read(struct call *c, const char *arn, struct exec_copy *x)
 {
     struct err err = ERR_INIT;
     memset(x, 0, sizeof(*x));
-    if (sfn_store_get_execution(c->api->st, arn, on_exec, x, &err) < 0) {
+    if (sfn_store_find_execution(c->api->st, arn, on_exec, x, &err) < 0) {
         call_fail(c, &err);
         err_clear(&err);
         return -1;
     }
-    if (x->found && strcmp(x->arn, arn) != 0) /* the store also matches names */
-        exec_copy_release(x);
     return 0;
 }
 
@@ -163,6 +161,8 @@ void op_start_execution(struct call *c)
     }
     struct api_machine *am = NULL;
     int rc = n == 7 ? api_machine_get(c, arn, &am) : 1; /* no versions or aliases yet */
+    if (rc == 0 && am->deleting)
+        rc = call_error(c, "StateMachineDeleting", "State Machine Is Being Deleted: '%s'", arn);
     if (rc != 0) {
         if (rc == 1)
             call_error(c, "StateMachineDoesNotExist", "State Machine Does Not Exist: '%s'", arn);

@@ -6,10 +6,15 @@
  * in order, a connection holds at most one read buffer, one request and one answer, and a
  * slow or hostile client costs only its own connection (limits and timeouts in server.h).
  *
- * Replies that acknowledge a change wait for the engine's commit: the engine commits at the
- * end of a loop turn (its uv_prepare handle), so a reply created before this server's
- * uv_check of turn N is held until the check of turn N + 1, with a prepare phase, and thus a
- * commit, in between. An idle handle keeps the loop turning while replies wait. */
+ * Replies that acknowledge a change wait for the engine's commit: each is held (a `struct
+ * held` ticket) until the commit hook (sfn_engine_after_commit, set by main.c) calls back
+ * after the commit of everything changed so far. An idle handle keeps the loop from blocking
+ * in poll while replies wait. A ticket outlives a connection that closes meanwhile.
+ *
+ * A handler may also park its request (GetActivityTask's long poll, server_req_defer) and
+ * answer later. While parked, a connection whose bytes are all parsed watches for EOF, so a
+ * client that goes away is reported (on_gone); bytes that arrive meanwhile stay unparsed in
+ * the read buffer until the answer is written. */
 #include <assert.h>
 #include <http_parser.h>
 #include <limits.h>
@@ -28,6 +33,7 @@
 enum conn_state {
     CONN_READING,  /* reading and parsing (idle, or a request partly received) */
     CONN_HANDLING, /* a complete request is being answered */
+    CONN_DEFERRED, /* the handler parked the request and answers later */
     CONN_WAITING,  /* the answer waits for the engine's commit */
     CONN_WRITING,  /* the answer is being written */
     CONN_CLOSING,  /* uv_close called */
@@ -42,6 +48,15 @@ struct server_req {
     struct buf body;
     char id[37];            /* x-amzn-RequestId */
     bool replied;
+    void (*on_gone)(void *arg); /* parked: the connection closed before the answer */
+    void *gone_arg;
+};
+
+/* A reply waiting for the commit hook's call. */
+struct held {
+    struct server *srv;
+    struct conn *conn;        /* NULL once the connection closed or was answered otherwise */
+    struct held *next, *prev; /* server's list, so that tickets never called are freed */
 };
 
 struct conn {
@@ -60,7 +75,7 @@ struct conn {
     struct buf out;           /* the answer being written or waiting */
     bool close_after;         /* close once the answer is written */
     uv_write_t wreq;
-    uint64_t ready_turn;      /* CONN_WAITING: send at this check turn */
+    struct held *held;        /* CONN_WAITING: the ticket the commit hook calls back */
     struct conn *next, *prev; /* server's list of connections */
 };
 
@@ -68,7 +83,6 @@ struct server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     bool listening;
-    uv_check_t check;         /* sends replies whose commit has happened */
     uv_idle_t idle;           /* keeps the loop turning while replies wait */
     int handles;              /* open handles of the server itself */
     server_handler_fn fn;
@@ -76,7 +90,9 @@ struct server {
     struct conn *conns;
     size_t n_conns;
     size_t n_waiting;         /* connections in CONN_WAITING */
-    uint64_t turn;            /* check phases seen */
+    struct held *held;        /* tickets given to the commit hook and not called back yet */
+    void (*after_commit)(void *arg, void (*fn)(void *), void *fn_arg);
+    void *commit_arg;
     bool commit_failed;
     bool closing;
     void (*on_closed)(void *arg);
@@ -86,12 +102,15 @@ struct server {
 };
 
 /* Every state change of a connection goes through here; the allowed ones are:
- * READING -> HANDLING -> (WAITING ->) WRITING -> READING, and anything -> CLOSING. */
+ * READING -> HANDLING -> (DEFERRED ->) (WAITING ->) WRITING -> READING, and anything ->
+ * CLOSING. */
 static void conn_set_state(struct conn *c, enum conn_state to)
 {
     static const unsigned allowed[] = {
         [CONN_READING] = 1u << CONN_HANDLING | 1u << CONN_CLOSING,
-        [CONN_HANDLING] = 1u << CONN_WAITING | 1u << CONN_WRITING | 1u << CONN_CLOSING,
+        [CONN_HANDLING] = 1u << CONN_DEFERRED | 1u << CONN_WAITING | 1u << CONN_WRITING |
+                          1u << CONN_CLOSING,
+        [CONN_DEFERRED] = 1u << CONN_WAITING | 1u << CONN_WRITING | 1u << CONN_CLOSING,
         [CONN_WAITING] = 1u << CONN_WRITING | 1u << CONN_CLOSING,
         [CONN_WRITING] = 1u << CONN_READING | 1u << CONN_CLOSING,
         [CONN_CLOSING] = 0,
@@ -103,6 +122,7 @@ static void conn_set_state(struct conn *c, enum conn_state to)
 static void conn_parse(struct conn *c);
 static void conn_close(struct conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 
 /* ---- request ids ---- */
 
@@ -147,6 +167,8 @@ static void req_reset(struct server_req *r)
     r->in_value = false;
     r->header_bytes = 0;
     r->replied = false;
+    r->on_gone = NULL;
+    r->gone_arg = NULL;
     r->id[0] = '\0';
 }
 
@@ -269,25 +291,85 @@ static void waiting_remove(struct conn *c)
         uv_idle_stop(&c->srv->idle);
 }
 
+static void held_unlink(struct held *h)
+{
+    if (h->prev != NULL)
+        h->prev->next = h->next;
+    else
+        h->srv->held = h->next;
+    if (h->next != NULL)
+        h->next->prev = h->prev;
+}
+
+/* The commit hook's callback: the change the held reply reports is committed. */
+static void on_committed(void *arg)
+{
+    struct held *h = arg;
+    struct conn *c = h->conn;
+    held_unlink(h);
+    free(h);
+    if (c == NULL)
+        return; /* the client went away meanwhile */
+    c->held = NULL;
+    waiting_remove(c);
+    conn_send(c);
+}
+
 void server_reply(struct server_req *req, int status, const char *error_type, const char *body,
                   size_t len, bool after_commit)
 {
     struct conn *c = req->conn;
-    if (req->replied)
+    if (req->replied || c->state == CONN_CLOSING)
         return;
     req->replied = true;
+    if (c->state == CONN_DEFERRED)
+        uv_read_stop((uv_stream_t *)&c->tcp); /* the EOF watch of a parked request */
+    req->on_gone = NULL;
     c->close_after = c->close_after || !c->keep_alive;
-    conn_answer(c, status, error_type, body, len);
-    if (!after_commit) {
+    struct server *srv = c->srv;
+    if (after_commit && srv->commit_failed) { /* no commit will come */
+        static const char failed[] = "{\"__type\":\"InternalFailure\",\"message\":\"the store "
+                                     "failed: the change was not recorded\"}";
+        c->close_after = true;
+        conn_answer(c, 500, "InternalFailure", failed, sizeof(failed) - 1);
         conn_send(c);
         return;
     }
-    struct server *srv = c->srv;
+    conn_answer(c, status, error_type, body, len);
+    if (!after_commit || srv->after_commit == NULL) {
+        conn_send(c);
+        return;
+    }
     conn_set_state(c, CONN_WAITING);
-    c->ready_turn = srv->turn + 2;
     uv_timer_stop(&c->timer);
     if (srv->n_waiting++ == 0)
         uv_idle_start(&srv->idle, on_idle);
+    struct held *h = xcalloc(1, sizeof(*h));
+    h->srv = srv;
+    h->conn = c;
+    h->next = srv->held;
+    if (srv->held != NULL)
+        srv->held->prev = h;
+    srv->held = h;
+    c->held = h;
+    srv->after_commit(srv->commit_arg, on_committed, h);
+}
+
+void server_req_defer(struct server_req *req, void (*on_gone)(void *arg), void *arg)
+{
+    struct conn *c = req->conn;
+    assert(c->state == CONN_HANDLING && !req->replied);
+    req->on_gone = on_gone;
+    req->gone_arg = arg;
+    conn_set_state(c, CONN_DEFERRED);
+}
+
+void server_set_commit_hook(struct server *srv,
+                            void (*after_commit)(void *arg, void (*fn)(void *), void *fn_arg),
+                            void *arg)
+{
+    srv->after_commit = after_commit;
+    srv->commit_arg = arg;
 }
 
 /* ---- parsing ---- */
@@ -419,6 +501,12 @@ static void conn_dispatch(struct conn *c)
         return;
     }
     c->srv->fn(&c->req, c->srv->arg);
+    if (c->state == CONN_DEFERRED) {
+        /* parked: watch for EOF when nothing read is left unparsed */
+        if (c->roff == c->rlen)
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        return;
+    }
     if (!c->req.replied) { /* a handler bug: never leave the client hanging */
         static const char body[] =
             "{\"__type\":\"InternalFailure\",\"message\":\"the request was not answered\"}";
@@ -475,6 +563,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     c->roff = 0;
     c->rlen = (size_t)nread;
+    if (c->state == CONN_DEFERRED) {
+        /* the next request, pipelined behind a parked one: parsed after the answer */
+        uv_read_stop(s);
+        return;
+    }
     conn_parse(c);
 }
 
@@ -500,9 +593,8 @@ static void on_conn_closed(uv_handle_t *h)
     free(c->rbuf);
     free(c);
     if (srv->closing && srv->n_conns == 0 && !srv->listening) {
-        uv_close((uv_handle_t *)&srv->check, NULL);
         uv_close((uv_handle_t *)&srv->idle, NULL);
-        srv->handles -= 2;
+        srv->handles--;
         if (srv->on_closed != NULL)
             srv->on_closed(srv->closed_arg);
     }
@@ -513,7 +605,17 @@ static void conn_close(struct conn *c)
     if (c->state == CONN_CLOSING)
         return;
     waiting_remove(c);
+    if (c->held != NULL) { /* the commit hook still calls back: it finds no connection */
+        c->held->conn = NULL;
+        c->held = NULL;
+    }
+    bool parked = c->state == CONN_DEFERRED;
     conn_set_state(c, CONN_CLOSING);
+    if (parked && c->req.on_gone != NULL) {
+        void (*gone)(void *) = c->req.on_gone;
+        c->req.on_gone = NULL;
+        gone(c->req.gone_arg);
+    }
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 }
@@ -553,33 +655,26 @@ static void on_connection(uv_stream_t *l, int status)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-/* ---- the commit turn ---- */
-
-static void on_check(uv_check_t *h)
-{
-    struct server *srv = container_of(h, struct server, check);
-    srv->turn++;
-    if (srv->n_waiting == 0)
-        return;
-    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
-        if (c->state != CONN_WAITING)
-            continue;
-        if (srv->commit_failed) {
-            static const char body[] = "{\"__type\":\"InternalFailure\",\"message\":\"the store "
-                                       "failed: the change was not recorded\"}";
-            c->close_after = true;
-            conn_answer(c, 500, "InternalFailure", body, sizeof(body) - 1);
-        } else if (c->ready_turn > srv->turn) {
-            continue;
-        }
-        waiting_remove(c);
-        conn_send(c);
-    }
-}
+/* ---- a failed commit ---- */
 
 void server_commit_failed(struct server *srv)
 {
     srv->commit_failed = true;
+    /* the hook will never call back: the held replies are answered 500 now */
+    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->state != CONN_WAITING)
+            continue;
+        static const char body[] = "{\"__type\":\"InternalFailure\",\"message\":\"the store "
+                                   "failed: the change was not recorded\"}";
+        if (c->held != NULL) {
+            c->held->conn = NULL;
+            c->held = NULL;
+        }
+        c->close_after = true;
+        conn_answer(c, 500, "InternalFailure", body, sizeof(body) - 1);
+        waiting_remove(c);
+        conn_send(c);
+    }
 }
 
 /* ---- the server ---- */
@@ -590,11 +685,8 @@ struct server *server_new(uv_loop_t *loop, server_handler_fn fn, void *arg)
     srv->loop = loop;
     srv->fn = fn;
     srv->arg = arg;
-    uv_check_init(loop, &srv->check);
     uv_idle_init(loop, &srv->idle);
-    uv_check_start(&srv->check, on_check);
-    uv_unref((uv_handle_t *)&srv->check); /* the listener keeps the loop alive, not this */
-    srv->handles = 2;
+    srv->handles = 1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     srv->rng = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^
@@ -641,9 +733,8 @@ static void on_listener_closed(uv_handle_t *h)
     srv->listening = false;
     srv->handles--;
     if (srv->n_conns == 0) {
-        uv_close((uv_handle_t *)&srv->check, NULL);
         uv_close((uv_handle_t *)&srv->idle, NULL);
-        srv->handles -= 2;
+        srv->handles--;
         if (srv->on_closed != NULL)
             srv->on_closed(srv->closed_arg);
     }
@@ -660,14 +751,14 @@ void server_close(struct server *srv, void (*on_closed)(void *arg), void *arg)
         if (c->state == CONN_READING)
             conn_close(c); /* between requests or mid-request: nothing was acknowledged */
         else if (c->state != CONN_CLOSING)
-            conn_arm(c, 2000); /* a waiting answer still goes out after the commit */
+            conn_arm(c, 2000); /* a waiting answer still goes out after the commit; a parked
+                                  one is answered by its owner first (api_shutdown) */
     }
     if (srv->listening) {
         uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
     } else if (srv->n_conns == 0) {
-        uv_close((uv_handle_t *)&srv->check, NULL);
         uv_close((uv_handle_t *)&srv->idle, NULL);
-        srv->handles -= 2;
+        srv->handles--;
         if (on_closed != NULL)
             on_closed(arg);
     }
@@ -675,5 +766,10 @@ void server_close(struct server *srv, void (*on_closed)(void *arg), void *arg)
 
 void server_free(struct server *srv)
 {
+    while (srv->held != NULL) { /* tickets the hook never called (the engine is gone) */
+        struct held *h = srv->held;
+        srv->held = h->next;
+        free(h);
+    }
     free(srv);
 }

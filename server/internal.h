@@ -1,7 +1,9 @@
 /* server/internal.h - the Step Functions API of sfnd, shared by its files: api.c (dispatch
  * of AWS JSON 1.0 requests, member validation with AWS's messages, errors, ARNs, names,
- * paging tokens), api_machine.c (state machine operations), api_exec.c (execution
- * operations), map.c (a string-keyed table). */
+ * paging tokens, the API's life cycle), api_machine.c (state machine operations),
+ * api_exec.c (execution operations), api_activity.c (activities and GetActivityTask's long
+ * poll), api_task.c (task tokens: SendTask*, the Task resource handlers), api_tags.c (tags),
+ * map.c (a string-keyed table). */
 #ifndef SFN_SERVER_INTERNAL_H
 #define SFN_SERVER_INTERNAL_H
 
@@ -40,9 +42,26 @@ struct api_machine {
     struct sfn_machine *m;  /* our reference */
     int64_t revision_id;    /* the store's revision it was compiled from */
     char *role_arn;         /* owned */
+    bool deleting;          /* DeleteStateMachine is under way: no new execution */
+};
+
+struct api_activity;
+struct api_deletion;
+
+/* One Task attempt the API serves, found by its token: an activity task (queued for a
+ * worker, or handed to one) or a .waitForTaskToken task. Owned by api->tasks; the engine's
+ * attempt points back at it (sfn_task_data). */
+struct api_task {
+    struct api *api;
+    struct sfn_task *t;          /* the engine's attempt */
+    char *token;                 /* sfn_task_token(t), copied: the key in api->tasks */
+    struct api_activity *act;    /* the activity; NULL for .waitForTaskToken */
+    bool queued;                 /* in act's queue: not handed to a worker yet */
+    struct api_task *next, *prev;/* act's queue */
 };
 
 struct api {
+    uv_loop_t *loop;
     struct sfn_engine *eng;
     struct sfn_store *st;
     struct server *srv;
@@ -51,6 +70,13 @@ struct api {
     struct smap machines;   /* name -> struct api_machine (owned) */
     struct smap running;    /* execution ARN -> struct sfn_execution (the engine's), until
                                its on_done has freed it */
+    struct smap activities; /* activity ARN -> struct api_activity (owned; kept once used) */
+    struct smap tasks;      /* task token -> struct api_task (owned) */
+    struct smap callbacks;  /* .waitForTaskToken resources registered (values unused) */
+    struct api_deletion *deletions; /* DeleteStateMachine waiting for the engine's commit */
+    int64_t poll_ms;        /* GetActivityTask's long poll */
+    bool shutting_down;     /* api_shutdown: no more long polls */
+    uint64_t rng;           /* revisionIds */
 };
 
 /* One request being answered. */
@@ -66,6 +92,9 @@ void call_ok(struct call *c, json_t *out_new, bool after_commit);
 /* Answers an AWS error (HTTP 400) with its code and message. Returns -1. */
 int call_error(struct call *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with the error shape's resourceName member (ResourceNotFound, TooManyTags). */
+int call_error_resource(struct call *c, const char *code, const char *resource,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Answers an internal failure (HTTP 500) from err. Returns -1. */
 int call_fail(struct call *c, const struct err *err);
 
@@ -75,9 +104,9 @@ const char *call_str(struct call *c, const char *member);
 int64_t call_int(struct call *c, const char *member, int64_t def);
 bool call_bool(struct call *c, const char *member, bool def);
 
-/* ARNs: 0 when `arn` names a resource of type `type` ("stateMachine", "execution"); else
- * answers InvalidArn and returns -1. parts[] gets the ':'-separated fields (borrowed from
- * a copy in `scratch`, which the caller frees). */
+/* ARNs: 0 when `arn` names a resource of type `type` ("stateMachine", "execution"; NULL =
+ * any type); else answers InvalidArn and returns -1. parts[] gets the ':'-separated fields
+ * (borrowed from a copy in `scratch`, which the caller frees). */
 #define ARN_PARTS_MAX 10
 int api_arn_parse(struct call *c, const char *arn, const char *type, char **scratch,
                   char *parts[ARN_PARTS_MAX], int *n_parts);
@@ -94,6 +123,13 @@ int api_token_read(struct call *c, const char *filter, char **key_out);
 
 /* Epoch ms as AWS's timestamp (seconds with a fraction). New reference. */
 json_t *api_time(int64_t ms);
+/* Compact JSON text with sorted keys of `v` (borrowed), to compare configurations. New
+ * string (free()). */
+char *api_json_sorted(const json_t *v);
+/* The wall clock in epoch ms. */
+int64_t api_now_ms(void);
+/* A random UUID v4 (revisionIds). */
+void api_uuid(struct api *api, char out[37]);
 
 /* api_machine.c */
 void op_create_state_machine(struct call *c);
@@ -106,6 +142,17 @@ void op_validate_definition(struct call *c);
 int api_machine_get(struct call *c, const char *arn, struct api_machine **out);
 /* Frees the cache entries (smap_each callback). */
 void api_machine_drop(const char *key, void *value, void *arg);
+void op_update_state_machine(struct call *c);
+void op_delete_state_machine(struct call *c);
+void op_describe_state_machine_for_execution(struct call *c);
+/* Deletes machine `arn` (api.md 5.4): status DELETING, its running executions stopped, and
+ * once the engine has committed that, the machine and its records are removed. Replies held
+ * with after_commit after this call leave after the removal. 0, or -1 with err set. */
+int api_machine_delete(struct api *api, const char *arn, struct err *err);
+/* Finishes the deletions a previous process left half done (machines still DELETING). */
+int api_machine_finish_deletions(struct api *api, struct err *err);
+/* Frees what waits for a commit that never came. */
+void api_machine_release(struct api *api);
 
 /* api_exec.c */
 void op_start_execution(struct call *c);
@@ -113,5 +160,43 @@ void op_describe_execution(struct call *c);
 void op_stop_execution(struct call *c);
 void op_list_executions(struct call *c);
 void op_get_execution_history(struct call *c);
+
+/* api_activity.c */
+void op_create_activity(struct call *c);
+void op_describe_activity(struct call *c);
+void op_delete_activity(struct call *c);
+void op_list_activities(struct call *c);
+void op_get_activity_task(struct call *c);
+/* The Task resource handler of activity ARNs (registered for the API's region/account). */
+extern const struct sfn_resource_ops api_activity_ops;
+/* Takes an activity task out of its queue (api_task_free). */
+void api_activity_unqueue(struct api_task *at);
+/* Answers every waiting GetActivityTask with no task (the daemon stops). */
+void api_activity_shutdown(struct api *api);
+/* Frees the activities (after sfn_engine_free and the loop's last run). */
+void api_activity_release(struct api *api);
+
+/* api_task.c */
+void op_send_task_success(struct call *c);
+void op_send_task_failure(struct call *c);
+void op_send_task_heartbeat(struct call *c);
+/* Tracks an attempt by its token (the handler's data of `t`). */
+struct api_task *api_task_new(struct api *api, struct sfn_task *t, struct api_activity *act);
+/* Forgets an attempt: out of api->tasks and of its activity's queue; freed. */
+void api_task_free(struct api_task *at);
+/* The handlers' cancel/detach: the engine lets go of `t` (sfn_resource_ops). */
+void api_task_on_release(struct sfn_task *t, void *arg);
+/* Registers the .waitForTaskToken handler for every such Resource of a definition (text). */
+void api_task_register_callbacks(struct api *api, const char *text, size_t len);
+
+/* api_tags.c */
+void op_tag_resource(struct call *c);
+void op_untag_resource(struct call *c);
+void op_list_tags_for_resource(struct call *c);
+/* Checks a request's tag list (member `tags`, borrowed, may be NULL): shapes, lengths, at
+ * most 50. 0, or -1 answered (SerializationException, ValidationException, TooManyTags
+ * naming `resource`). */
+int api_tags_check(struct call *c, json_t *tags, const char *resource);
+#define API_TAGS_MAX 50 /* api.md 5.1 step 9 */
 
 #endif

@@ -65,7 +65,15 @@ static void daemon_stop(struct daemon *d, int code)
         return;
     d->stopping = true;
     d->exit_code = code;
+    api_shutdown(d->api); /* parked long polls get their empty answer */
     server_close(d->srv, on_server_closed, d);
+}
+
+/* The server's commit hook: replies that acknowledge a change leave after its commit. */
+static void hold_until_commit(void *arg, void (*fn)(void *), void *fn_arg)
+{
+    struct daemon *d = arg;
+    sfn_engine_after_commit(d->eng, fn, fn_arg);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -130,15 +138,16 @@ int main(int argc, char **argv)
     struct err err = ERR_INIT;
     d.eng = sfn_engine_new(&d.loop, &eo);
     d.st = sfn_store_open(db, &so, &err);
-    d.api = api_new(d.eng, d.st, "us-east-1", "123456789012");
+    d.api = api_new(&d.loop, d.eng, d.st, "us-east-1", "123456789012");
     d.srv = server_new(&d.loop, api_handle, d.api);
+    server_set_commit_hook(d.srv, hold_until_commit, &d);
     api_set_server(d.api, d.srv);
     struct sfn_execution_options xo = api_execution_options(d.api);
     size_t resumed = 0;
     int rc = 0;
-    if (d.st == NULL || sfn_store_attach(d.st, d.eng, &err) != 0 ||
+    if (d.st == NULL || sfn_store_attach(d.st, d.eng, &err) != 0 || api_start(d.api, &err) != 0 ||
         sfn_store_recover_each(d.st, d.eng, &xo, api_track, d.api, &resumed, &err) != 0 ||
-        server_listen(d.srv, host, port, &err) != 0) {
+        api_recovered(d.api, &err) != 0 || server_listen(d.srv, host, port, &err) != 0) {
         fprintf(stderr, "sfnd: %s\n", err.cause != NULL ? err.cause : err.name);
         err_clear(&err);
         rc = 2;

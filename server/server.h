@@ -1,8 +1,9 @@
 /* server/server.h - the HTTP/1.1 side of sfnd: a listener on a libuv loop, connections
  * parsed with http-parser (keep-alive, pipelining answered in order: one request of a
  * connection is handled at a time, the next is parsed once the previous answer is written),
- * fixed limits per request, and replies held until the engine's next store commit when they
- * acknowledge a change (STYLE.md: persist before you acknowledge). */
+ * fixed limits per request, replies held until the engine's store commit when they
+ * acknowledge a change (STYLE.md: persist before you acknowledge), and requests a handler
+ * parks to answer later (long polls). */
 #ifndef SFN_SERVER_H
 #define SFN_SERVER_H
 
@@ -24,7 +25,7 @@ struct server;
 struct server_req;
 
 /* Called with each complete request. The handler answers it with server_reply() before it
- * returns (exactly once). */
+ * returns (exactly once), or parks it with server_req_defer() and answers it later. */
 typedef void (*server_handler_fn)(struct server_req *req, void *arg);
 
 /* Creates a server on `loop` (nothing is listening yet). */
@@ -41,6 +42,13 @@ void server_free(struct server *srv);
 /* The store failed: the replies waiting for a commit that will never come are answered 500
  * instead. */
 void server_commit_failed(struct server *srv);
+/* How a reply that acknowledges a change waits for it to be committed: after_commit(arg, fn,
+ * fn_arg) calls fn(fn_arg) once, from the loop, after the commit of everything changed so
+ * far (sfn_engine_after_commit), or never if the store fails (then call
+ * server_commit_failed). Without a hook such replies leave at once. */
+void server_set_commit_hook(struct server *srv,
+                            void (*after_commit)(void *arg, void (*fn)(void *), void *fn_arg),
+                            void *arg);
 
 /* The request (borrowed strings, valid during the handler). */
 const char *server_req_method(const struct server_req *req);
@@ -52,8 +60,12 @@ const char *server_req_id(const struct server_req *req);
 
 /* Answers the request with `status` and a JSON `body` (copied). `error_type`, when not
  * NULL, is sent as x-amzn-ErrorType. With `after_commit`, the reply leaves only after the
- * engine's next store commit (the change it reports is durable first). */
+ * commit hook calls back (the change it reports is durable first). */
 void server_reply(struct server_req *req, int status, const char *error_type, const char *body,
                   size_t len, bool after_commit);
+/* Parks the request (from the handler): it stays valid until server_reply, or until
+ * on_gone(arg) reports, from the loop, that its connection closed first (the request must
+ * not be used after that; on_gone must not call server_reply). */
+void server_req_defer(struct server_req *req, void (*on_gone)(void *arg), void *arg);
 
 #endif

@@ -1,6 +1,7 @@
 /* store/internal.h - the SQLite store's private structure, shared by its files: store.c
  * (opening, schema migrations, settings), commit.c (the engine's persistence seam: one
- * transaction per loop turn), read.c (recovery, listings, paged history). */
+ * transaction per loop turn), read.c (recovery, listings, paged history), api.c (the HTTP
+ * API's reads and writes). */
 #ifndef SFN_STORE_INTERNAL_H
 #define SFN_STORE_INTERNAL_H
 
@@ -11,7 +12,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_APPLICATION_ID 0x73666e64 /* "sfnd" */
 #define STORE_ERR "States.Runtime"      /* err name of store failures */
 
@@ -31,6 +32,28 @@ enum {
     ST_INS_REVISION,
     ST_SET_REVISION,
     ST_EXEC_EXISTS,
+    /* store/api.c (the HTTP API) */
+    ST_MACHINE_BY_ARN,
+    ST_MACHINE_BY_NAME,
+    ST_MACHINE_PAGE,
+    ST_MACHINE_OF_EXEC,
+    ST_MACHINE_STATUS,
+    ST_REVISION_CONFIG,
+    ST_DEL_MACHINE_EXECS,
+    ST_DEL_MACHINE,
+    ST_RUNNING_DEFS,
+    ST_EXEC_BY_ARN,
+    ST_EXEC_CURSOR,
+    ST_EXEC_PAGE,
+    ST_INS_ACTIVITY,
+    ST_ACTIVITY_BY_ARN,
+    ST_ACTIVITY_PAGE,
+    ST_DEL_ACTIVITY,
+    ST_PUT_TAG,
+    ST_DEL_TAG,
+    ST_DEL_TAGS,
+    ST_LIST_TAGS,
+    ST_COUNT_TAGS,
     ST_COUNT
 };
 

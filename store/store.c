@@ -63,7 +63,41 @@ static const char *const migrations[] = {
     "  execution_id INTEGER PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,"
     "  data TEXT NOT NULL"
     ");",
+    /* 2: what the HTTP API (sfnd) keeps beyond executions: a machine's status (DELETING while
+     * its executions are stopped), each revision's revisionId, logging and tracing
+     * configuration (JSON text; NULL = AWS's defaults), activities, and the tags of machines
+     * and activities. Activity tasks and their tokens need no table: a task's state (queued,
+     * handed to a worker) is the engine's per-attempt handler state, committed with the
+     * execution's checkpoint, and its token is the engine's stable per-attempt token. */
+    "ALTER TABLE state_machines ADD COLUMN status TEXT NOT NULL DEFAULT 'ACTIVE';"
+    "ALTER TABLE state_machine_revisions ADD COLUMN revision_uuid TEXT;"
+    "ALTER TABLE state_machine_revisions ADD COLUMN logging TEXT;"
+    "ALTER TABLE state_machine_revisions ADD COLUMN tracing TEXT;"
+    "CREATE TABLE activities ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  arn TEXT NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  encryption TEXT"
+    ");"
+    "CREATE TABLE tags ("
+    "  resource_arn TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (resource_arn, key)"
+    ") WITHOUT ROWID;",
 };
+
+/* The API's reads of a state machine and its current (or an execution's) revision; the
+ * columns are those of store/api.c's emit_machine. */
+#define MACHINE_COLS                                                                          \
+    "SELECT m.name, m.arn, m.type, COALESCE(r.role_arn, m.role_arn), r.definition, r.id, "    \
+    "m.created_ms, m.status, r.logging, r.tracing, r.revision_uuid, r.created_ms "
+#define MACHINE_SQL MACHINE_COLS \
+    "FROM state_machines m JOIN state_machine_revisions r ON r.id = m.revision_id "
+#define EXEC_COLS                                                                             \
+    "SELECT e.arn, e.name, m.arn, e.status, e.error, e.cause, e.input, e.output, e.start_ms, " \
+    "e.stop_ms FROM executions e JOIN state_machines m ON m.id = e.machine_id "
 
 static const char *const statements[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -89,6 +123,41 @@ static const char *const statements[ST_COUNT] = {
                         "role_arn, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_SET_REVISION] = "UPDATE state_machines SET revision_id = ?2, role_arn = ?3 WHERE id = ?1",
     [ST_EXEC_EXISTS] = "SELECT 1 FROM executions WHERE arn = ?1",
+    /* store/api.c: the HTTP API's reads and writes (schema 2) */
+    [ST_MACHINE_BY_ARN] = MACHINE_SQL "WHERE m.arn = ?1",
+    [ST_MACHINE_BY_NAME] = MACHINE_SQL "WHERE m.name = ?1",
+    [ST_MACHINE_PAGE] = MACHINE_SQL "WHERE (?1 IS NULL OR m.name > ?1) ORDER BY m.name LIMIT ?2",
+    [ST_MACHINE_OF_EXEC] = MACHINE_COLS
+        "FROM executions e JOIN state_machines m ON m.id = e.machine_id "
+        "JOIN state_machine_revisions r ON r.id = e.revision_id WHERE e.arn = ?1",
+    [ST_MACHINE_STATUS] = "UPDATE state_machines SET status = ?2 WHERE arn = ?1",
+    [ST_REVISION_CONFIG] = "UPDATE state_machine_revisions SET logging = ?2, tracing = ?3, "
+                           "revision_uuid = ?4 WHERE id = ?1",
+    [ST_DEL_MACHINE_EXECS] = "DELETE FROM executions WHERE machine_id = "
+                             "(SELECT id FROM state_machines WHERE arn = ?1)",
+    [ST_DEL_MACHINE] = "DELETE FROM state_machines WHERE arn = ?1",
+    [ST_RUNNING_DEFS] = "SELECT DISTINCT r.definition FROM executions e "
+                        "JOIN state_machine_revisions r ON r.id = e.revision_id "
+                        "WHERE e.status = 'RUNNING'",
+    [ST_EXEC_BY_ARN] = EXEC_COLS "WHERE e.arn = ?1",
+    [ST_EXEC_CURSOR] = "SELECT e.start_ms, e.id FROM executions e JOIN state_machines m "
+                       "ON m.id = e.machine_id WHERE e.arn = ?1 AND m.arn = ?2",
+    [ST_EXEC_PAGE] = EXEC_COLS
+        "WHERE m.arn = ?1 AND (?2 IS NULL OR e.status = ?2) "
+        "AND (?3 = 0 OR e.start_ms < ?4 OR (e.start_ms = ?4 AND e.id < ?5)) "
+        "ORDER BY e.start_ms DESC, e.id DESC LIMIT ?6",
+    [ST_INS_ACTIVITY] = "INSERT OR IGNORE INTO activities (name, arn, created_ms, encryption) "
+                        "VALUES (?1, ?2, ?3, ?4)",
+    [ST_ACTIVITY_BY_ARN] = "SELECT id, name, arn, created_ms, encryption FROM activities "
+                           "WHERE arn = ?1",
+    [ST_ACTIVITY_PAGE] = "SELECT id, name, arn, created_ms, encryption FROM activities "
+                         "WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [ST_DEL_ACTIVITY] = "DELETE FROM activities WHERE arn = ?1",
+    [ST_PUT_TAG] = "INSERT OR REPLACE INTO tags (resource_arn, key, value) VALUES (?1, ?2, ?3)",
+    [ST_DEL_TAG] = "DELETE FROM tags WHERE resource_arn = ?1 AND key = ?2",
+    [ST_DEL_TAGS] = "DELETE FROM tags WHERE resource_arn = ?1",
+    [ST_LIST_TAGS] = "SELECT key, value FROM tags WHERE resource_arn = ?1 ORDER BY key",
+    [ST_COUNT_TAGS] = "SELECT count(*) FROM tags WHERE resource_arn = ?1",
 };
 
 int store_db_err(struct sfn_store *st, struct err *err, const char *what)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""sfnd through the clients users run (issue 4, first slice): Debian's boto3 and AWS CLI
-against build/sfnd on 127.0.0.1 with a temporary --db.
+"""sfnd through the clients users run (issue 4): Debian's boto3 and AWS CLI against
+build/sfnd on 127.0.0.1 with a temporary --db.
 
 - the life cycle: CreateStateMachine (idempotent, StateMachineAlreadyExists), Describe, List
   with paging; StartExecution (idempotent by name and input, ExecutionAlreadyExists),
@@ -10,8 +10,14 @@ against build/sfnd on 127.0.0.1 with a temporary --db.
 - a table of bad requests and the AWS error code each must get;
 - the HTTP layer with raw sockets: garbage, oversized header and body, pipelining, a stalled
   client that must not hold up others;
-- kill -9 of sfnd while an execution waits, restart on the same file: it completes;
-- SIGTERM: exit 0; the same flows once with the AWS CLI.
+- activities with a boto3 worker: GetActivityTask (long poll, pollers answered in order, a
+  poller that hangs up), SendTaskSuccess, SendTaskHeartbeat, SendTaskFailure, heartbeat
+  timeout, tokens that are invalid or closed; a .waitForTaskToken flow; UpdateStateMachine,
+  DeleteStateMachine, DescribeStateMachineForExecution; tags;
+- kill -9 of sfnd while an execution waits and while a worker holds an activity task,
+  restart on the same file: they complete, the worker's old token still works;
+- a store of schema version 1 (v1.sql, written by the first slice's sfn) migrated in place;
+- SIGTERM: exit 0, a parked long poll answered; the same flows once with the AWS CLI.
 Every process started here is stopped by its PID. Ends with "N passed, N failed".
 """
 import http.client
@@ -19,9 +25,11 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +61,8 @@ ACCOUNT = "123456789012"
 SM_PREFIX = "arn:aws:states:us-east-1:%s:stateMachine:" % ACCOUNT
 EX_PREFIX = "arn:aws:states:us-east-1:%s:execution:" % ACCOUNT
 ROLE = "arn:aws:iam::%s:role/sfn-test" % ACCOUNT
+ACT_PREFIX = "arn:aws:states:us-east-1:%s:activity:" % ACCOUNT
+V1_SQL = os.path.join(HERE, "v1.sql")
 
 PASS_DEF = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
 LONG_WAIT_DEF = json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600,
@@ -124,6 +134,12 @@ class Daemon:
 def client(d):
     return boto3.client("stepfunctions", endpoint_url=d.url(), region_name="us-east-1",
                         config=Config(retries={"max_attempts": 1}, read_timeout=30))
+
+
+def worker_client(d):
+    """A client for GetActivityTask: AWS tells workers to wait at least 65 s."""
+    return boto3.client("stepfunctions", endpoint_url=d.url(), region_name="us-east-1",
+                        config=Config(retries={"max_attempts": 1}, read_timeout=70))
 
 
 def code_of(fn, **kw):
@@ -332,6 +348,438 @@ def test_validate(d):
           body["diagnostics"][0]["severity"] == "ERROR", "validate: FAIL %r" % body)
 
 
+# ---- activities and task tokens -----------------------------------------------------------
+
+def act_machine(act_arn, heartbeat=None, catch=False):
+    task = {"Type": "Task", "Resource": act_arn, "End": True}
+    if heartbeat is not None:
+        task["HeartbeatSeconds"] = heartbeat
+    states = {"Work": task}
+    if catch:
+        task["Catch"] = [{"ErrorEquals": ["MyError"], "ResultPath": "$.caught",
+                          "Next": "Caught"}]
+        states["Caught"] = {"Type": "Pass", "End": True}
+    return json.dumps({"StartAt": "Work", "States": states})
+
+
+def last_task_event(sfn, arn):
+    """The type of the last task-level event (Task* or Activity*) of an execution."""
+    ev = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    kinds = [e["type"] for e in ev if e["type"].startswith(("Task", "Activity")) and
+             e["type"] not in ("TaskStateEntered", "TaskStateExited")]
+    return kinds[-1] if kinds else None
+
+
+class Poll(threading.Thread):
+    """GetActivityTask in a thread: .result is the response (or the error code)."""
+
+    def __init__(self, d, arn, worker=None):
+        super().__init__(daemon=True)
+        self.sfn, self.arn, self.worker = worker_client(d), arn, worker
+        self.result, self.elapsed = None, None
+
+    def run(self):
+        t0 = time.time()
+        kw = {"activityArn": self.arn}
+        if self.worker:
+            kw["workerName"] = self.worker
+        try:
+            self.result = self.sfn.get_activity_task(**kw)
+        except ClientError as e:
+            self.result = e.response["Error"]["Code"]
+        except Exception as e:  # noqa: BLE001 - a timeout is a result too
+            self.result = repr(e)
+        self.elapsed = time.time() - t0
+
+
+def test_activities(d, sfn):
+    r1 = sfn.create_activity(name="work", tags=[{"key": "team", "value": "a"}])
+    check(r1["activityArn"] == ACT_PREFIX + "work", "create activity: ARN %s" % r1)
+    r2 = sfn.create_activity(name="work")
+    check(r2["activityArn"] == r1["activityArn"] and r2["creationDate"] == r1["creationDate"],
+          "create activity: idempotent by name")
+    da = sfn.describe_activity(activityArn=r1["activityArn"])
+    check(da["name"] == "work" and da["creationDate"] == r1["creationDate"],
+          "describe activity %r" % da)
+    tags = sfn.list_tags_for_resource(resourceArn=r1["activityArn"])["tags"]
+    check(tags == [{"key": "team", "value": "a"}], "create activity: tags %r" % tags)
+    for n in ["act-b", "act-c", "act-d", "act-e"]:
+        sfn.create_activity(name=n)
+    items, pages = all_pages(sfn.list_activities, "activities", maxResults=2)
+    check([i["name"] for i in items] == ["work", "act-b", "act-c", "act-d", "act-e"] and
+          pages == 3 and all(i["activityArn"] == ACT_PREFIX + i["name"] for i in items),
+          "list activities: creation order in pages of 2 (%d)" % pages)
+    pag = [i["name"] for p in sfn.get_paginator("list_activities").paginate(
+        PaginationConfig={"PageSize": 3}) for i in p["activities"]]
+    check(len(pag) == 5, "list activities: boto3 paginator")
+
+    work = r1["activityArn"]
+    worker = worker_client(d)
+    sfn.create_state_machine(name="act-ok", definition=act_machine(work, heartbeat=2),
+                             roleArn=ROLE)
+    sfn.create_state_machine(name="act-catch", definition=act_machine(work, catch=True),
+                             roleArn=ROLE)
+    sfn.create_state_machine(name="act-hb", definition=act_machine(work, heartbeat=1),
+                             roleArn=ROLE)
+
+    # the task is waiting before the worker polls: it gets it at once
+    e1 = sfn.start_execution(stateMachineArn=SM_PREFIX + "act-ok", name="a1",
+                             input='{"job": 1}')["executionArn"]
+    t0 = time.time()
+    task = worker.get_activity_task(activityArn=work, workerName="w1")
+    check("taskToken" in task and json.loads(task["input"]) == {"job": 1} and
+          time.time() - t0 < 5, "worker: a waiting task is handed at once %r" % task)
+    check(sfn.describe_execution(executionArn=e1)["status"] == "RUNNING",
+          "worker: the execution runs while the worker holds the task")
+    # heartbeats every 0.5 s keep a 2 s HeartbeatSeconds alive for 3.5 s
+    ok = True
+    for _ in range(7):
+        time.sleep(0.5)
+        ok = ok and worker.send_task_heartbeat(taskToken=task["taskToken"]) is not None
+    check(ok and sfn.describe_execution(executionArn=e1)["status"] == "RUNNING",
+          "worker: heartbeats keep the task alive past HeartbeatSeconds")
+    worker.send_task_success(taskToken=task["taskToken"], output='{"done": true}')
+    d1 = wait_status(sfn, e1, "SUCCEEDED")
+    check(d1["status"] == "SUCCEEDED" and json.loads(d1["output"]) == {"done": True},
+          "worker: SendTaskSuccess completes the execution (%s)" % d1["status"])
+    check(last_task_event(sfn, e1) in ("TaskSucceeded", "ActivitySucceeded"),
+          "worker: a succeeded task event")
+    check(code_of(worker.send_task_success, taskToken=task["taskToken"], output="{}")
+          == "TaskTimedOut", "worker: a token used once -> TaskTimedOut")
+    check(code_of(worker.send_task_heartbeat, taskToken=task["taskToken"]) == "TaskTimedOut",
+          "worker: heartbeat on a closed task -> TaskTimedOut")
+
+    # failure, caught by the state machine
+    e2 = sfn.start_execution(stateMachineArn=SM_PREFIX + "act-catch", name="c1",
+                             input='{"job": 2}')["executionArn"]
+    task = worker.get_activity_task(activityArn=work)
+    check(code_of(worker.send_task_success, taskToken=task["taskToken"], output="{not json")
+          == "InvalidOutput", "worker: output that is not JSON -> InvalidOutput")
+    worker.send_task_failure(taskToken=task["taskToken"], error="MyError", cause="it broke")
+    d2 = wait_status(sfn, e2, "SUCCEEDED")
+    check(d2["status"] == "SUCCEEDED" and json.loads(d2["output"]) ==
+          {"job": 2, "caught": {"Error": "MyError", "Cause": "it broke"}},
+          "worker: SendTaskFailure is caught by the Catch (%r)" % d2.get("output"))
+    # uncaught failure
+    e3 = sfn.start_execution(stateMachineArn=SM_PREFIX + "act-ok", name="a2")["executionArn"]
+    task = worker.get_activity_task(activityArn=work)
+    worker.send_task_failure(taskToken=task["taskToken"], error="Bad", cause="no luck")
+    d3 = wait_status(sfn, e3, "FAILED")
+    check(d3["status"] == "FAILED" and d3.get("error") == "Bad" and d3.get("cause") == "no luck",
+          "worker: an uncaught SendTaskFailure fails the execution (%r)" % d3.get("error"))
+
+    # heartbeat timeout: HeartbeatSeconds 1 and a silent worker
+    e4 = sfn.start_execution(stateMachineArn=SM_PREFIX + "act-hb", name="h1")["executionArn"]
+    task = worker.get_activity_task(activityArn=work)
+    d4 = wait_status(sfn, e4, "FAILED", timeout=15)
+    check(d4["status"] == "FAILED" and d4.get("error") == "States.Timeout",
+          "heartbeat timeout: FAILED with States.Timeout (%r)" % d4.get("error"))
+    check(last_task_event(sfn, e4) in ("TaskTimedOut", "ActivityTimedOut"),
+          "heartbeat timeout: a timed-out task event")
+    check(code_of(worker.send_task_success, taskToken=task["taskToken"], output="{}")
+          == "TaskTimedOut", "heartbeat timeout: the late worker gets TaskTimedOut")
+
+    # many pollers, answered in the order they came
+    sfn.create_activity(name="fifo")
+    fifo = ACT_PREFIX + "fifo"
+    sfn.create_state_machine(name="fifo-m", definition=act_machine(fifo), roleArn=ROLE)
+    polls = []
+    for i in range(3):
+        p = Poll(d, fifo, "p%d" % i)
+        p.start()
+        polls.append(p)
+        time.sleep(0.3)
+    gone = socket.create_connection(("127.0.0.1", d.port))  # a poller that hangs up
+    gone.sendall(request_bytes("GetActivityTask", json.dumps({"activityArn": fifo})))
+    time.sleep(0.3)
+    gone.close()
+    time.sleep(0.3)
+    late = Poll(d, fifo, "p3")
+    late.start()
+    time.sleep(0.3)
+    fifo_execs = [sfn.start_execution(stateMachineArn=SM_PREFIX + "fifo-m", name="f%d" % i,
+                                      input=json.dumps({"n": i}))["executionArn"]
+                  for i in range(4)]
+    for p in polls + [late]:
+        p.join(20)
+    got = [json.loads(p.result["input"])["n"] if isinstance(p.result, dict) and
+           "input" in p.result else p.result for p in polls + [late]]
+    check(got == [0, 1, 2, 3], "pollers answered in order; the one that hung up is skipped: "
+          "%r" % got)
+    for p in polls + [late]:
+        if isinstance(p.result, dict) and "taskToken" in p.result:
+            worker.send_task_success(taskToken=p.result["taskToken"], output='"ok"')
+    check(all(wait_status(sfn, a, "SUCCEEDED")["status"] == "SUCCEEDED" for a in fifo_execs),
+          "pollers: every execution completes")
+
+    # tokens that were never issued
+    check(code_of(worker.send_task_success, taskToken="garbage", output="{}") == "InvalidToken",
+          "token: garbage -> InvalidToken")
+    check(code_of(worker.send_task_heartbeat, taskToken="0123456789abcdef-2-0")
+          == "TaskTimedOut", "token: well-formed but not held -> TaskTimedOut")
+
+    # deleting an activity: tasks not taken fail, new polls are refused
+    sfn.create_activity(name="doomed")
+    doomed = ACT_PREFIX + "doomed"
+    sfn.create_state_machine(name="doomed-m", definition=act_machine(doomed), roleArn=ROLE)
+    e5 = sfn.start_execution(stateMachineArn=SM_PREFIX + "doomed-m",
+                             name="d1")["executionArn"]
+    time.sleep(0.3)
+    sfn.delete_activity(activityArn=doomed)
+    d5 = wait_status(sfn, e5, "FAILED")
+    check(d5["status"] == "FAILED" and d5.get("error") == "States.Runtime",
+          "delete activity: its waiting task fails (%r)" % d5.get("error"))
+    check(code_of(sfn.describe_activity, activityArn=doomed) == "ActivityDoesNotExist",
+          "delete activity: describe -> ActivityDoesNotExist")
+    check(code_of(worker.get_activity_task, activityArn=doomed) == "ActivityDoesNotExist",
+          "delete activity: poll -> ActivityDoesNotExist")
+    check(code_of(sfn.delete_activity, activityArn=doomed) == "OK",
+          "delete activity: again is not an error")
+    e6 = sfn.start_execution(stateMachineArn=SM_PREFIX + "doomed-m",
+                             name="d2")["executionArn"]
+    d6 = wait_status(sfn, e6, "FAILED")
+    check(d6["status"] == "FAILED" and "does not exist" in d6.get("cause", ""),
+          "delete activity: a task scheduled later fails (%r)" % d6.get("cause"))
+
+
+def test_callbacks(d, sfn):
+    """.waitForTaskToken: the token reaches the outside through $$.Task.Token."""
+    definition = json.dumps({"StartAt": "Ask", "States": {
+        "Ask": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/q",
+                               "MessageBody": {"token.$": "$$.Task.Token", "order.$": "$.order"}},
+                "ResultPath": "$.answer",
+                "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.rejected",
+                           "Next": "No"}],
+                "Next": "Yes"},
+        "Yes": {"Type": "Pass", "End": True},
+        "No": {"Type": "Pass", "End": True}}})
+    sfn.create_state_machine(name="callback", definition=definition, roleArn=ROLE)
+
+    def token_of(arn):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            for e in sfn.get_execution_history(executionArn=arn)["events"]:
+                if e["type"] == "TaskScheduled":
+                    params = json.loads(e["taskScheduledEventDetails"]["parameters"])
+                    return params["MessageBody"]["token"]
+            time.sleep(0.1)
+        return None
+
+    e1 = sfn.start_execution(stateMachineArn=SM_PREFIX + "callback", name="cb1",
+                             input='{"order": 7}')["executionArn"]
+    tok = token_of(e1)
+    check(tok is not None, "callback: the token is in TaskScheduled's parameters")
+    time.sleep(0.3)
+    check(sfn.describe_execution(executionArn=e1)["status"] == "RUNNING",
+          "callback: the execution waits for the token")
+    sfn.send_task_success(taskToken=tok, output='{"approved": true}')
+    d1 = wait_status(sfn, e1, "SUCCEEDED")
+    check(d1["status"] == "SUCCEEDED" and json.loads(d1["output"]) ==
+          {"order": 7, "answer": {"approved": True}},
+          "callback: SendTaskSuccess's output is the task's result (%r)" % d1.get("output"))
+    check(code_of(sfn.send_task_failure, taskToken=tok) == "TaskTimedOut",
+          "callback: the token closed with the task")
+    e2 = sfn.start_execution(stateMachineArn=SM_PREFIX + "callback", name="cb2",
+                             input='{"order": 8}')["executionArn"]
+    sfn.send_task_failure(taskToken=token_of(e2), error="Rejected", cause="too late")
+    d2 = wait_status(sfn, e2, "SUCCEEDED")
+    check(json.loads(d2["output"]).get("rejected") == {"Error": "Rejected", "Cause": "too late"},
+          "callback: SendTaskFailure is caught (%r)" % d2.get("output"))
+    e3 = sfn.start_execution(stateMachineArn=SM_PREFIX + "callback", name="cb3",
+                             input='{"order": 9}')["executionArn"]
+    tok3 = token_of(e3)
+    sfn.stop_execution(executionArn=e3)
+    check(code_of(sfn.send_task_success, taskToken=tok3, output="{}") == "TaskTimedOut",
+          "callback: a stopped execution's token -> TaskTimedOut")
+    return e1
+
+
+# ---- update, delete, describe for execution, tags ---------------------------------------------
+
+def rawj(d, op, **members):
+    """A request whose answer members Debian's botocore (2022 model) would drop (revisionId):
+    the parsed body of a 200, else the error code."""
+    st, _, body = raw(d, "AWSStepFunctions." + op, json.dumps(members))
+    if st == 200:
+        return body
+    return (body or {}).get("__type", "?").split("#")[-1]
+
+
+def test_update_delete(d, sfn):
+    sm = sfn.create_state_machine(name="upd", definition=LONG_WAIT_DEF,
+                                  roleArn=ROLE)["stateMachineArn"]
+    check("revisionId" not in rawj(d, "DescribeStateMachine", stateMachineArn=sm),
+          "update: no revisionId before the first update")
+    e1 = sfn.start_execution(stateMachineArn=sm, name="before")["executionArn"]
+    upd = sfn.update_state_machine(stateMachineArn=sm, definition=PASS_DEF)
+    check("updateDate" in upd, "update: boto3 %r" % upd)
+    desc = rawj(d, "DescribeStateMachine", stateMachineArn=sm)
+    rev1 = desc.get("revisionId")
+    check(isinstance(rev1, str) and len(rev1) == 36 and desc["definition"] == PASS_DEF and
+          desc["roleArn"] == ROLE, "update: describe shows the new revision %r" % rev1)
+    u2 = rawj(d, "UpdateStateMachine", stateMachineArn=sm, definition=PASS_DEF)
+    check(u2.get("revisionId") == rev1 and isinstance(u2.get("updateDate"), float),
+          "update: the same values -> the same revision %r" % u2)
+    role2 = ROLE + "-2"
+    u3 = rawj(d, "UpdateStateMachine", stateMachineArn=sm, roleArn=role2,
+              tracingConfiguration={"enabled": True}, loggingConfiguration={"level": "OFF"})
+    desc = rawj(d, "DescribeStateMachine", stateMachineArn=sm)
+    check(u3["revisionId"] not in (rev1, None) and desc["revisionId"] == u3["revisionId"] and
+          desc["roleArn"] == role2 and desc["tracingConfiguration"] == {"enabled": True} and
+          desc["definition"] == PASS_DEF, "update: role and tracing make a new revision")
+    check(code_of(sfn.update_state_machine, stateMachineArn=sm) == "MissingRequiredParameter",
+          "update: nothing to change -> MissingRequiredParameter")
+    check(code_of(sfn.update_state_machine, stateMachineArn=sm, definition='{"StartAt":"X"}')
+          == "InvalidDefinition", "update: invalid definition -> InvalidDefinition")
+    check(rawj(d, "DescribeStateMachine", stateMachineArn=sm)["revisionId"] == u3["revisionId"],
+          "update: a refused update changes nothing")
+    check(rawj(d, "UpdateStateMachine", stateMachineArn=sm, definition=PASS_DEF,
+               versionDescription="v") == "ValidationException",
+          "update: versionDescription without publish -> ValidationException")
+    check(sfn.describe_execution(executionArn=e1)["status"] == "RUNNING",
+          "update: the running execution keeps its definition")
+    f1 = sfn.describe_state_machine_for_execution(executionArn=e1)
+    check(f1["definition"] == LONG_WAIT_DEF and f1["roleArn"] == ROLE and
+          "revisionId" not in f1 and f1["stateMachineArn"] == sm and f1["name"] == "upd" and
+          "status" not in f1 and "updateDate" in f1,
+          "describe for execution: the revision it started with %r" % {
+              k: v for k, v in f1.items() if k != "ResponseMetadata"})
+    e2 = sfn.start_execution(stateMachineArn=sm, name="after")["executionArn"]
+    d2 = wait_status(sfn, e2, "SUCCEEDED")
+    f2 = rawj(d, "DescribeStateMachineForExecution", executionArn=e2)
+    check(d2["status"] == "SUCCEEDED" and f2["definition"] == PASS_DEF and
+          f2.get("revisionId") == u3["revisionId"] and f2["roleArn"] == role2 and
+          f2["tracingConfiguration"] == {"enabled": True},
+          "describe for execution: a later execution runs the new revision")
+
+    # delete while an execution runs: it is stopped, then everything goes
+    sfn.tag_resource(resourceArn=sm, tags=[{"key": "k", "value": "v"}])
+    check(sfn.delete_state_machine(stateMachineArn=sm) is not None, "delete: 200")
+    check(code_of(sfn.describe_state_machine, stateMachineArn=sm) == "StateMachineDoesNotExist",
+          "delete: the machine is gone")
+    check(code_of(sfn.describe_execution, executionArn=e1) == "ExecutionDoesNotExist",
+          "delete: its executions are gone")
+    check("upd" not in [m["name"] for m in sfn.list_state_machines()["stateMachines"]],
+          "delete: not listed")
+    check(code_of(sfn.start_execution, stateMachineArn=sm) == "StateMachineDoesNotExist",
+          "delete: no new execution")
+    check(code_of(sfn.delete_state_machine, stateMachineArn=sm) == "OK",
+          "delete: an unknown machine is not an error")
+    again = sfn.create_state_machine(name="upd", definition=PASS_DEF, roleArn=ROLE)
+    check(again["stateMachineArn"] == sm and
+          sfn.list_tags_for_resource(resourceArn=sm)["tags"] == [] and
+          "revisionId" not in rawj(d, "DescribeStateMachine", stateMachineArn=sm),
+          "delete: the name can be used again, without the old tags")
+    e3 = sfn.start_execution(stateMachineArn=sm, name="before")["executionArn"]
+    check(wait_status(sfn, e3, "SUCCEEDED")["status"] == "SUCCEEDED",
+          "delete: an old execution name can be used again")
+    sfn.delete_state_machine(stateMachineArn=sm)
+
+    # create with logging, tracing and tags; idempotency compares the configuration
+    lg = {"level": "ERROR", "includeExecutionData": True, "destinations": [
+        {"cloudWatchLogsLogGroup": {"logGroupArn":
+                                    "arn:aws:logs:us-east-1:%s:log-group:g:*" % ACCOUNT}}]}
+    cfg = sfn.create_state_machine(name="configured", definition=PASS_DEF, roleArn=ROLE,
+                                   loggingConfiguration=lg,
+                                   tracingConfiguration={"enabled": True},
+                                   tags=[{"key": "b", "value": "2"}, {"key": "a", "value": "1"}])
+    desc = sfn.describe_state_machine(stateMachineArn=cfg["stateMachineArn"])
+    check(desc["loggingConfiguration"] == lg and desc["tracingConfiguration"] ==
+          {"enabled": True}, "create: logging and tracing recorded %r" %
+          desc["loggingConfiguration"])
+    check(sfn.create_state_machine(name="configured", definition=PASS_DEF, roleArn=ROLE,
+                                   loggingConfiguration=lg,
+                                   tracingConfiguration={"enabled": True})["creationDate"]
+          == cfg["creationDate"], "create: the same configuration is idempotent")
+    check(code_of(sfn.create_state_machine, name="configured", definition=PASS_DEF,
+                  roleArn=ROLE) == "StateMachineAlreadyExists",
+          "create: another configuration -> StateMachineAlreadyExists")
+    return cfg["stateMachineArn"]
+
+
+def test_tags(d, sfn, configured):
+    tags = sfn.list_tags_for_resource(resourceArn=configured)["tags"]
+    check(tags == [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}],
+          "tags: from CreateStateMachine, by key %r" % tags)
+    sm = SM_PREFIX + "hello"
+    check(sfn.list_tags_for_resource(resourceArn=sm)["tags"] == [], "tags: none")
+    sfn.tag_resource(resourceArn=sm, tags=[{"key": "env", "value": "test"},
+                                           {"key": "owner", "value": "me"}])
+    sfn.tag_resource(resourceArn=sm, tags=[{"key": "env", "value": "prod"},
+                                           {"key": "empty", "value": ""}])
+    tags = sfn.list_tags_for_resource(resourceArn=sm)["tags"]
+    check(tags == [{"key": "empty", "value": ""}, {"key": "env", "value": "prod"},
+                   {"key": "owner", "value": "me"}], "tags: set and overwritten %r" % tags)
+    sfn.untag_resource(resourceArn=sm, tagKeys=["owner", "missing"])
+    tags = sfn.list_tags_for_resource(resourceArn=sm)["tags"]
+    check([t["key"] for t in tags] == ["empty", "env"], "tags: untag %r" % tags)
+    act = ACT_PREFIX + "act-b"
+    sfn.tag_resource(resourceArn=act, tags=[{"key": "x", "value": "y"}])
+    check(sfn.list_tags_for_resource(resourceArn=act)["tags"] == [{"key": "x", "value": "y"}],
+          "tags: on an activity")
+    many = [{"key": "k%d" % i, "value": "v"} for i in range(49)]
+    check(code_of(sfn.tag_resource, resourceArn=sm, tags=many) == "TooManyTags",
+          "tags: 2 + 49 > 50 -> TooManyTags")
+    check(len(sfn.list_tags_for_resource(resourceArn=sm)["tags"]) == 2,
+          "tags: a refused TagResource changes nothing")
+    try:
+        sfn.tag_resource(resourceArn=SM_PREFIX + "ghost", tags=[{"key": "a", "value": "b"}])
+        body = None
+    except ClientError as e:
+        body = e.response
+    check(body is not None and body["Error"]["Code"] == "ResourceNotFound",
+          "tags: unknown resource -> ResourceNotFound")
+
+
+# ---- a store of schema version 1 ------------------------------------------------------------
+
+def start_migration(tmp, log):
+    """v1.sql was dumped from a store the first slice's sfn wrote (user_version 1): sfnd
+    migrates it in place at its start. Returns (daemon, db)."""
+    db = os.path.join(tmp, "v1.db")
+    con = sqlite3.connect(db)
+    con.executescript(open(V1_SQL).read())
+    con.close()
+    con = sqlite3.connect(db)
+    check(con.execute("PRAGMA user_version").fetchone()[0] == 1, "migration: a version-1 file")
+    con.close()
+    return Daemon(db, free_port(), log), db
+
+
+def test_migration(d, db):
+    """The migrated store serves what it holds, and the new operations work on it."""
+    try:
+        sfn = client(d)
+        names = [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
+        check(names == ["hello", "legacy-wait"], "migration: the machines %r" % names)
+        first = sfn.describe_execution(executionArn=EX_PREFIX + "hello:first")
+        check(first["status"] == "SUCCEEDED" and json.loads(first["output"])["orderId"]
+              == "order-42", "migration: a finished execution")
+        w = wait_status(sfn, EX_PREFIX + "legacy-wait:waiting", "SUCCEEDED")
+        check(w["status"] == "SUCCEEDED" and json.loads(w["output"]) == {"migrated": True},
+              "migration: the execution left waiting is recovered and completes")
+        desc = sfn.describe_state_machine(stateMachineArn=SM_PREFIX + "hello")
+        check(desc["status"] == "ACTIVE" and desc["loggingConfiguration"]["level"] == "OFF" and
+              "revisionId" not in desc, "migration: new columns read as their defaults")
+        u = rawj(d, "UpdateStateMachine", stateMachineArn=SM_PREFIX + "legacy-wait",
+                 definition=PASS_DEF)
+        f = rawj(d, "DescribeStateMachineForExecution",
+                 executionArn=EX_PREFIX + "legacy-wait:waiting")
+        check("revisionId" in u and f["definition"] != PASS_DEF and "revisionId" not in f,
+              "migration: update, and the old revision for the old execution")
+        a = sfn.create_activity(name="after-migration")
+        sfn.tag_resource(resourceArn=a["activityArn"], tags=[{"key": "k", "value": "v"}])
+        check(len(sfn.list_tags_for_resource(resourceArn=a["activityArn"])["tags"]) == 1,
+              "migration: activities and tags on the migrated file")
+    finally:
+        rc = d.term()
+    check(rc == 0, "migration: SIGTERM exit 0")
+    con = sqlite3.connect(db)
+    check(con.execute("PRAGMA user_version").fetchone()[0] == 2, "migration: now version 2")
+    con.close()
+
+
 # ---- bad requests -------------------------------------------------------------------------
 
 def test_bad_requests(d, sfn):
@@ -408,8 +856,77 @@ def test_bad_requests(d, sfn):
         ("history: maxResults 1001", sfn.get_execution_history,
          dict(executionArn=EX_PREFIX + "hello:order-1", maxResults=1001),
          "ValidationException"),
-        ("not implemented yet: CreateActivity", sfn.create_activity, dict(name="act"),
-         "UnknownOperationException"),
+        # the second slice's operations
+        ("create activity: bad name", sfn.create_activity, dict(name="a b"), "InvalidName"),
+        ("create activity: name of 81", sfn.create_activity, dict(name="a" * 81),
+         "ValidationException"),
+        ("create activity: 51 tags", sfn.create_activity,
+         dict(name="many", tags=[{"key": "k%d" % i, "value": ""} for i in range(51)]),
+         "TooManyTags"),
+        ("describe activity: not an ARN", sfn.describe_activity, dict(activityArn="act"),
+         "InvalidArn"),
+        ("describe activity: machine ARN", sfn.describe_activity, dict(activityArn=sm),
+         "InvalidArn"),
+        ("describe activity: unknown", sfn.describe_activity,
+         dict(activityArn=ACT_PREFIX + "ghost"), "ActivityDoesNotExist"),
+        ("delete activity: not an ARN", sfn.delete_activity, dict(activityArn="x"),
+         "InvalidArn"),
+        ("get activity task: unknown", sfn.get_activity_task,
+         dict(activityArn=ACT_PREFIX + "ghost"), "ActivityDoesNotExist"),
+        ("get activity task: malformed", sfn.get_activity_task,
+         dict(activityArn="arn:aws:states"), "InvalidArn"),
+        ("get activity task: workerName of 81", sfn.get_activity_task,
+         dict(activityArn=ACT_PREFIX + "work", workerName="w" * 81), "ValidationException"),
+        ("list activities: garbage token", sfn.list_activities, dict(nextToken="zz"),
+         "InvalidToken"),
+        ("list activities: maxResults 1001", sfn.list_activities, dict(maxResults=1001),
+         "ValidationException"),
+        ("send task success: token of 2049", sfn.send_task_success,
+         dict(taskToken="t" * 2049, output="{}"), "ValidationException"),
+        ("send task success: output over 256 KiB", sfn.send_task_success,
+         dict(taskToken="0123456789abcdef-2-0", output=big), "ValidationException"),
+        ("send task failure: error of 257", sfn.send_task_failure,
+         dict(taskToken="0123456789abcdef-2-0", error="e" * 257), "ValidationException"),
+        ("send task heartbeat: garbage token", sfn.send_task_heartbeat,
+         dict(taskToken="not-a-token"), "InvalidToken"),
+        ("update: unknown machine", sfn.update_state_machine,
+         dict(stateMachineArn=SM_PREFIX + "ghost", definition=PASS_DEF),
+         "StateMachineDoesNotExist"),
+        ("update: role not an ARN", sfn.update_state_machine,
+         dict(stateMachineArn=sm, roleArn="role"), "InvalidArn"),
+        ("update: logging level not in the set", sfn.update_state_machine,
+         dict(stateMachineArn=sm, loggingConfiguration={"level": "LOUD"}),
+         "ValidationException"),
+        ("update: two log destinations", sfn.update_state_machine,
+         dict(stateMachineArn=sm, loggingConfiguration={"level": "ALL", "destinations": [
+             {"cloudWatchLogsLogGroup": {"logGroupArn": "arn:aws:logs:x"}},
+             {"cloudWatchLogsLogGroup": {"logGroupArn": "arn:aws:logs:y"}}]}),
+         "InvalidLoggingConfiguration"),
+        ("delete machine: execution ARN", sfn.delete_state_machine,
+         dict(stateMachineArn=EX_PREFIX + "hello:order-1"), "InvalidArn"),
+        ("delete machine: Map-labelled ARN", sfn.delete_state_machine,
+         dict(stateMachineArn=sm + "/label"), "ValidationException"),
+        ("describe for execution: express ARN", sfn.describe_state_machine_for_execution,
+         dict(executionArn="arn:aws:states:us-east-1:%s:express:hello:e:1" % ACCOUNT),
+         "InvalidArn"),
+        ("describe for execution: unknown", sfn.describe_state_machine_for_execution,
+         dict(executionArn=EX_PREFIX + "hello:ghost"), "ExecutionDoesNotExist"),
+        ("tag: execution ARN", sfn.tag_resource,
+         dict(resourceArn=EX_PREFIX + "hello:order-1", tags=[{"key": "a", "value": "b"}]),
+         "InvalidArn"),
+        ("tag: version ARN", sfn.tag_resource,
+         dict(resourceArn=sm + ":1", tags=[{"key": "a", "value": "b"}]), "ResourceNotFound"),
+        ("tag: key of 129", sfn.tag_resource,
+         dict(resourceArn=sm, tags=[{"key": "k" * 129, "value": "b"}]), "ValidationException"),
+        ("tag: value of 257", sfn.tag_resource,
+         dict(resourceArn=sm, tags=[{"key": "k", "value": "v" * 257}]), "ValidationException"),
+        ("untag: unknown activity", sfn.untag_resource,
+         dict(resourceArn=ACT_PREFIX + "ghost", tagKeys=["a"]), "ResourceNotFound"),
+        ("list tags: not an ARN", sfn.list_tags_for_resource, dict(resourceArn="x"),
+         "InvalidArn"),
+        ("create machine: 51 tags", sfn.create_state_machine,
+         dict(name="tagged", definition=PASS_DEF, roleArn=ROLE,
+              tags=[{"key": "k%d" % i, "value": ""} for i in range(51)]), "TooManyTags"),
     ]
     for what, fn, kw, want in cases:
         got = code_of(fn, **kw)
@@ -430,7 +947,19 @@ def test_bad_requests(d, sfn):
         ("versionDescription without publish", "AWSStepFunctions.CreateStateMachine",
          json.dumps({"name": "v", "definition": PASS_DEF, "roleArn": ROLE,
                      "versionDescription": "v1"}), "ValidationException"),
+        ("not implemented yet: RedriveExecution", "AWSStepFunctions.RedriveExecution",
+         json.dumps({"executionArn": EX_PREFIX + "hello:order-1"}), "UnknownOperationException"),
+        ("SendTaskSuccess without output", "AWSStepFunctions.SendTaskSuccess",
+         json.dumps({"taskToken": "0123456789abcdef-2-0"}), "ValidationException"),
+        ("tags that are not a list", "AWSStepFunctions.TagResource",
+         json.dumps({"resourceArn": SM_PREFIX + "hello", "tags": {"a": "b"}}),
+         "SerializationException"),
+        ("a tag that is not an object", "AWSStepFunctions.TagResource",
+         json.dumps({"resourceArn": SM_PREFIX + "hello", "tags": ["a"]}),
+         "SerializationException"),
     ]
+    check(len(cases) + len(raw_cases) >= 30, "the table has %d bad requests"
+          % (len(cases) + len(raw_cases)))
     for what, target, body, want in raw_cases:
         st, hdrs, b = raw(d, target, body)
         ok = (st == 400 and isinstance(b, dict) and b.get("__type", "").split("#")[-1] == want
@@ -441,6 +970,12 @@ def test_bad_requests(d, sfn):
     check("3 validation errors detected" in b.get("message", "") and
           "Value null at 'name' failed to satisfy constraint: Member must not be null"
           in b["message"], "ValidationException message format: %r" % b)
+    st, _, b = raw(d, "AWSStepFunctions.TagResource",
+                   json.dumps({"resourceArn": SM_PREFIX + "ghost",
+                               "tags": [{"key": "a", "value": "b"}]}))
+    check(st == 400 and b.get("resourceName") == SM_PREFIX + "ghost" and
+          b.get("message") == "Resource not found: '%s'" % (SM_PREFIX + "ghost"),
+          "ResourceNotFound carries resourceName: %r" % b)
 
 
 # ---- the HTTP layer -------------------------------------------------------------------------
@@ -543,6 +1078,29 @@ def test_crash(tmp, db, d, log):
                             input='{"k":1}')
     check(sfn.describe_execution(executionArn=s["executionArn"])["status"] == "RUNNING",
           "crash: waiting execution is running")
+    n_machines = len(sfn.list_state_machines()["stateMachines"])
+    # a worker holds an activity task, another task waits for a worker, a callback waits
+    crash_act = sfn.create_activity(name="crash-act")["activityArn"]
+    sfn.create_state_machine(name="crash-m", definition=act_machine(crash_act), roleArn=ROLE)
+    held = sfn.start_execution(stateMachineArn=SM_PREFIX + "crash-m", name="held",
+                               input='{"which": "held"}')["executionArn"]
+    worker = worker_client(d)
+    task = worker.get_activity_task(activityArn=crash_act, workerName="crash-worker")
+    check(json.loads(task.get("input", "null")) == {"which": "held"},
+          "crash: the worker holds the task")
+    queued = sfn.start_execution(stateMachineArn=SM_PREFIX + "crash-m", name="queued",
+                                 input='{"which": "queued"}')["executionArn"]
+    cb = sfn.start_execution(stateMachineArn=SM_PREFIX + "callback", name="cb-crash",
+                             input='{"order": 10}')["executionArn"]
+    cb_token = None
+    deadline = time.time() + 10
+    while cb_token is None and time.time() < deadline:
+        for e in sfn.get_execution_history(executionArn=cb)["events"]:
+            if e["type"] == "TaskScheduled":
+                cb_token = json.loads(e["taskScheduledEventDetails"]["parameters"])[
+                    "MessageBody"]["token"]
+        time.sleep(0.05)
+    time.sleep(0.3)
     d.kill9()
     d2 = Daemon(db, free_port(), log)
     sfn = client(d2)
@@ -559,7 +1117,29 @@ def test_crash(tmp, db, d, log):
                                           "ExecutionSucceeded"],
           "crash: one contiguous history across the restart")
     names = [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
-    check(len(names) == 8, "crash: the machines are still there")
+    check(len(names) == n_machines + 1, "crash: the machines are still there")
+    worker = worker_client(d2)
+    # the handed-out task was committed as taken: only the other one is offered again
+    again = worker.get_activity_task(activityArn=crash_act)
+    check(json.loads(again.get("input", "null")) == {"which": "queued"},
+          "crash: the task no worker had taken is offered again, the taken one is not")
+    check(sfn.describe_execution(executionArn=held)["status"] == "RUNNING",
+          "crash: the held task still waits for its worker")
+    worker.send_task_heartbeat(taskToken=task["taskToken"])
+    worker.send_task_success(taskToken=task["taskToken"], output='{"after": "crash"}')
+    h = wait_status(sfn, held, "SUCCEEDED")
+    check(h["status"] == "SUCCEEDED" and json.loads(h["output"]) == {"after": "crash"},
+          "crash: the worker's SendTaskSuccess with the old token completes it (%s)"
+          % h["status"])
+    if "taskToken" in again:
+        worker.send_task_success(taskToken=again["taskToken"], output='{"q": 1}')
+    check(wait_status(sfn, queued, "SUCCEEDED")["status"] == "SUCCEEDED",
+          "crash: the re-offered task completes")
+    if cb_token is not None:
+        sfn.send_task_success(taskToken=cb_token, output='{"approved": false}')
+    c = wait_status(sfn, cb, "SUCCEEDED")
+    check(c["status"] == "SUCCEEDED" and json.loads(c["output"])["answer"] ==
+          {"approved": False}, "crash: a .waitForTaskToken token survives the restart")
     w2 = sfn.describe_execution(executionArn=EX_PREFIX + "waiter:w2")
     check(w2["status"] == "RUNNING", "crash: the long wait still runs after the restart")
     sfn.stop_execution(executionArn=EX_PREFIX + "waiter:w2")
@@ -571,6 +1151,7 @@ def test_crash(tmp, db, d, log):
 # ---- the AWS CLI ----------------------------------------------------------------------------
 
 def test_cli(d):
+    n_machines = len(client(d).list_state_machines()["stateMachines"])
     env = dict(os.environ)
     env.update(CLIENT_ENV)
 
@@ -608,8 +1189,13 @@ def test_cli(d):
     check(rc == 0 and len(out["events"]) == 5 and "NextToken" in out,
           "aws cli: get-execution-history paged")
     rc, out, err = aws("list-state-machines", "--page-size", "2")
-    check(rc == 0 and len(out["stateMachines"]) == 9, "aws cli: list-state-machines "
-          "auto-paginates to the end")
+    check(rc == 0 and len(out["stateMachines"]) == n_machines + 1,
+          "aws cli: list-state-machines auto-paginates to the end")
+    rc, out, err = aws("create-activity", "--name", "cli-act")
+    check(rc == 0 and out["activityArn"] == ACT_PREFIX + "cli-act", "aws cli: create-activity")
+    rc, out, err = aws("send-task-success", "--task-token", "0123456789abcdef-2-0",
+                       "--task-output", "{}")
+    check(rc != 0 and "TaskTimedOut" in err, "aws cli: send-task-success error %s" % err)
     rc, out, err = aws("describe-state-machine", "--state-machine-arn", SM_PREFIX + "nope")
     check(rc != 0 and "StateMachineDoesNotExist" in err, "aws cli: an error code: %s" % err)
 
@@ -626,9 +1212,21 @@ def main():
     try:
         d = Daemon(db, free_port(), log)
         sfn = client(d)
+        # a second daemon on a migrated version-1 store; its empty long poll runs beside
+        # everything else and is answered without a task at 60 s
+        md, mdb = start_migration(tmp, log)
+        client(md).create_activity(name="idle")
+        idle = Poll(md, ACT_PREFIX + "idle")
+        idle.start()
+        configured = [None]
         for name, fn in [("machines", lambda: test_machines(sfn)),
                          ("executions", lambda: test_executions(sfn)),
                          ("validate", lambda: test_validate(d)),
+                         ("activities", lambda: test_activities(d, sfn)),
+                         ("callbacks", lambda: test_callbacks(d, sfn)),
+                         ("update/delete", lambda: configured.__setitem__(
+                             0, test_update_delete(d, sfn))),
+                         ("tags", lambda: test_tags(d, sfn, configured[0])),
                          ("bad requests", lambda: test_bad_requests(d, sfn)),
                          ("http", lambda: test_http(d, sfn))]:
             try:
@@ -643,19 +1241,35 @@ def main():
             test_cli(d)
         except Exception as e:
             check(False, "aws cli: %r" % e)
+        n_machines = len(client(d).list_state_machines()["stateMachines"])
         drained = client(d).start_execution(stateMachineArn=SM_PREFIX + "sleeper", name="s2")
+        parked = Poll(d, ACT_PREFIX + "work")
+        parked.start()
+        time.sleep(0.5)
         rc = d.term()
         check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
+        parked.join(10)
+        check(isinstance(parked.result, dict) and "taskToken" not in parked.result and
+              parked.elapsed < 10, "SIGTERM: a parked long poll is answered with no task (%r)"
+              % parked.result)
         check(os.stat(db).st_mode & 0o777 == 0o600, "the database file has mode 0600")
         d = Daemon(db, free_port(), log)
         sfn = client(d)
         n = len(sfn.list_state_machines()["stateMachines"])
-        check(n == 9, "restart after SIGTERM: %d machines" % n)
+        check(n == n_machines, "restart after SIGTERM: %d machines" % n)
         done = wait_status(sfn, drained["executionArn"], "SUCCEEDED")
         check(done["status"] == "SUCCEEDED" and done["startDate"] == drained["startDate"],
               "restart after SIGTERM: the execution left waiting completes")
         rc = d.term()
         check(rc == 0, "second SIGTERM: exit 0 (got %s)" % rc)
+        idle.join(80)
+        check(isinstance(idle.result, dict) and "taskToken" not in idle.result and
+              59 <= idle.elapsed < 66, "long poll: no task after 60 s (%r after %s s)"
+              % (idle.result, idle.elapsed))
+        try:
+            test_migration(md, mdb)
+        except Exception as e:
+            check(False, "migration: %r" % e)
     finally:
         for p in procs:
             if p.poll() is None:
