@@ -49,8 +49,19 @@ $(BUILD)/libsfn.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/sfn: $(CLI_OBJ) $(BUILD)/libsfn.a
+# build/sfn hands over to build/sfn-aws (the same command with the AWS integrations, which
+# load libcurl and OpenSSL) only when a definition needs them: a plain run starts in ~3 ms
+CLI_LITE_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj-lite/%.o)
+$(BUILD)/sfn: $(CLI_LITE_OBJ) $(BUILD)/libsfn.a $(BUILD)/sfn-aws
+	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $(CLI_LITE_OBJ) $(BUILD)/libsfn.a $(LDLIBS)
+
+$(BUILD)/sfn-aws: $(CLI_OBJ) $(BUILD)/libsfn.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsfn.a $(LDLIBS)
+
+$(BUILD)/obj-lite/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (lite)"
+	@$(CC) $(CPPFLAGS) -DSFN_CLI_LITE $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/sfnd: $(SRV_OBJ) $(BUILD)/libsfn.a
 	$(CC) $(LDFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libsfn.a $(LDLIBS) -lhttp_parser

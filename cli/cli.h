@@ -2,11 +2,19 @@
 #ifndef SFN_CLI_H
 #define SFN_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Reads a whole file ("-" = stdin). Returns a NUL-terminated buffer (free() it) and its
  * length, or NULL after printing "sfn: cannot read ..." to stderr. */
 char *cli_read_file(const char *path, size_t *len);
+
+/* The sfn command comes in two builds: build/sfn-aws has the AWS service integrations (and
+ * so loads libcurl and OpenSSL); build/sfn (SFN_CLI_LITE) does not, starts in a few ms, and
+ * hands over to sfn-aws, next to it, when a definition uses an integration or on resume. */
+bool cli_uses_integrations(const char *definition);
+/* execv()s sfn-aws with this process's arguments; returns 2 after printing why if it can't. */
+int cli_exec_full(void);
 
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

@@ -11,6 +11,9 @@
 
 #include "cli/cli.h"
 #include "sfn.h"
+#ifndef SFN_CLI_LITE
+#include "sfn_integrations.h"
+#endif
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/xalloc.h"
@@ -226,6 +229,12 @@ int cmd_run(int argc, char **argv)
     char *def = cli_read_file(path, &def_len);
     if (def == NULL)
         return 2;
+#ifdef SFN_CLI_LITE
+    if (cli_uses_integrations(def)) { /* the AWS libraries load only when needed */
+        free(def);
+        return cli_exec_full();
+    }
+#endif
     char *in_buf = NULL;
     size_t in_len = 0;
     if (input_file != NULL) {
@@ -271,6 +280,13 @@ int cmd_run(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct sfn_engine *eng = sfn_engine_new(&loop, &opt);
+#ifndef SFN_CLI_LITE
+    struct sfn_integrations *integ = sfn_integrations_register(eng, &loop, NULL, &err);
+    if (integ == NULL) {
+        fprintf(stderr, "sfn run: %s (the AWS integrations are off)\n", err.cause);
+        err_clear(&err);
+    }
+#endif
     char *name = machine_name(path, sm_name);
     struct sfn_machine *m = NULL;
     if (db != NULL) {
@@ -284,6 +300,9 @@ int cmd_run(int argc, char **argv)
             free(def);
             json_decref(input);
             sfn_engine_free(eng);
+#ifndef SFN_CLI_LITE
+            sfn_integrations_free(integ);
+#endif
             uv_run(&loop, UV_RUN_DEFAULT);
             uv_loop_close(&loop);
             sfn_store_close(r.store);
@@ -366,6 +385,9 @@ int cmd_run(int argc, char **argv)
     sfn_machine_free(m);
     json_decref(input);
     sfn_engine_free(eng);
+#ifndef SFN_CLI_LITE
+    sfn_integrations_free(integ);
+#endif
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "sfn: internal error: handles left open\n");

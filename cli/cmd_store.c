@@ -10,6 +10,9 @@
 
 #include "cli/cli.h"
 #include "sfn.h"
+#ifndef SFN_CLI_LITE
+#include "sfn_integrations.h"
+#endif
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/xalloc.h"
@@ -68,6 +71,15 @@ static void print_json(json_t *v)
 }
 
 /* ---- sfn resume ---- */
+
+#ifdef SFN_CLI_LITE
+int cmd_resume(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cli_exec_full(); /* a store may hold executions of any integration */
+}
+#else
 
 struct resume {
     bool result;
@@ -146,6 +158,13 @@ int cmd_resume(int argc, char **argv)
     so.arg = &loop;
     struct err err = ERR_INIT;
     struct sfn_engine *eng = sfn_engine_new(&loop, &eo);
+#ifndef SFN_CLI_LITE
+    struct sfn_integrations *integ = sfn_integrations_register(eng, &loop, NULL, &err);
+    if (integ == NULL) {
+        fprintf(stderr, "sfn resume: %s (the AWS integrations are off)\n", err.cause);
+        err_clear(&err);
+    }
+#endif
     struct sfn_store *st = sfn_store_open(db, &so, &err);
     int rc = 0;
     size_t n = 0;
@@ -166,11 +185,15 @@ int cmd_resume(int argc, char **argv)
             rc = r.failed > 0 || r.running > 0 ? 1 : 0;
     }
     sfn_engine_free(eng);
+#ifndef SFN_CLI_LITE
+    sfn_integrations_free(integ);
+#endif
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     sfn_store_close(st);
     return rc;
 }
+#endif
 
 /* ---- sfn executions ---- */
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "util/xalloc.h"
@@ -61,8 +62,41 @@ char *cli_read_file(const char *path, size_t *len)
     return buf;
 }
 
+static char **main_argv;
+
+bool cli_uses_integrations(const char *definition)
+{
+    static const char *const services[] = {":states:::athena:", ":states:::emr-serverless:",
+                                           ":states:::elasticmapreduce:",
+                                           ":states:::emr-containers:"};
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+        if (strstr(definition, services[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+int cli_exec_full(void)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 16);
+    if (n <= 0) {
+        fprintf(stderr, "sfn: cannot find this program's path: %s\n", strerror(errno));
+        return 2;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    strcpy(slash != NULL ? slash + 1 : self, "sfn-aws");
+    fflush(NULL);
+    execv(self, main_argv);
+    fprintf(stderr, "sfn: this needs the AWS service integrations, but '%s' cannot be run: %s\n",
+            self, strerror(errno));
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
+    main_argv = argv;
     xalloc_install_jansson();
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {

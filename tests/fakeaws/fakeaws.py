@@ -26,12 +26,13 @@ Every request, as AWS would:
 Control endpoints (unsigned, under /__fake/):
   POST /__fake/script   JSON merged into the script: {"faults": {"rate": 0.2, "kinds":
                         ["throttle", "500", "503", "drop", "slow"], "slow_ms": 200,
-                        "only": ["athena"]}, "lifecycles": {"<kind>": {"polls": 1,
+                        "only": ["athena"], "ops": ["GetQueryExecution"]}, "lifecycles": {"<kind>": {"polls": 1,
                         "outcome": "FAILED" | [...]}}, "creds": {"AKID": "SECRET"}}
   POST /__fake/reset    forgets resources, log and script (creds are kept)
   GET  /__fake/log      counters: requests, submissions, polls, signatures_ok/bad, faults,
                         connections, max_inflight, per-operation counts, arrival times,
-                        per-invocation attempts (amz-sdk-invocation-id / amz-sdk-request)
+                        per-invocation attempts (amz-sdk-invocation-id / amz-sdk-request),
+                        resources (how many of each kind exist)
 """
 import argparse
 import asyncio
@@ -124,6 +125,9 @@ class Fake:
         if method == "GET" and path == "/__fake/log":
             out = dict(self.log)
             out["invocations"] = self.invocations
+            out["resources"] = {}  # kind -> how many exist: one per idempotency token
+            for r in self.sim.res.values():
+                out["resources"][r.kind] = out["resources"].get(r.kind, 0) + 1
             out["elapsed"] = time.monotonic() - self.t0
             return 200, out
         if method == "POST" and path == "/__fake/reset":
@@ -165,7 +169,7 @@ class Fake:
         if auth_reply is not None:
             return auth_reply, service
 
-        fault = self.pick_fault(service)
+        fault = self.pick_fault(service, op)
         if fault is not None and fault.drop:
             return fault, service
         if fault is not None and fault.status != 200:
@@ -265,11 +269,12 @@ class Fake:
         self.log["signatures_ok"] += 1
         return None
 
-    def pick_fault(self, service):
+    def pick_fault(self, service, op):
         f = self.script.get("faults") or {}
         rate = float(f.get("rate", 0))
         only = f.get("only")
-        if rate <= 0 or (only and service not in only):
+        ops = f.get("ops")
+        if rate <= 0 or (only and service not in only) or (ops and op not in ops):
             return None
         if self.rng.random() >= rate:
             return None

@@ -507,6 +507,9 @@ class Sim:
                "updatedAt": time.time(), "executionRole": q["executionRoleArn"],
                "state": st, "stateDetails": "", "releaseLabel": "emr-6.9.0",
                "jobDriver": q.get("jobDriver", {})}
+        for member in ("configurationOverrides", "tags", "executionTimeoutMinutes"):
+            if member in q:  # echoed as AWS does, map keys as given
+                run[member] = q[member]
         if st == "FAILED":
             run["stateDetails"] = "Job failed, please check complete logs in configured " \
                                   "logging destination. ExitCode: 1."
