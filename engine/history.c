@@ -112,6 +112,17 @@ static bool has_no_details(enum ev_type t)
     }
 }
 
+/* The name of the member holding an event's details: "taskScheduledEventDetails". */
+static void details_member(const char *tn, char *member, size_t n)
+{
+    if (ends_with(tn, "StateEntered"))
+        snprintf(member, n, "stateEnteredEventDetails");
+    else if (ends_with(tn, "StateExited"))
+        snprintf(member, n, "stateExitedEventDetails");
+    else
+        snprintf(member, n, "%c%sEventDetails", tn[0] + ('a' - 'A'), tn + 1);
+}
+
 json_t *hist_event_json(const struct sfn_execution *ex, const struct hevent *e, bool data)
 {
     (void)ex;
@@ -125,12 +136,7 @@ json_t *hist_event_json(const struct sfn_execution *ex, const struct hevent *e, 
         return o;
 
     char member[96];
-    if (ends_with(tn, "StateEntered"))
-        snprintf(member, sizeof(member), "stateEnteredEventDetails");
-    else if (ends_with(tn, "StateExited"))
-        snprintf(member, sizeof(member), "stateExitedEventDetails");
-    else
-        snprintf(member, sizeof(member), "%c%sEventDetails", tn[0] + ('a' - 'A'), tn + 1);
+    details_member(tn, member, sizeof(member));
     json_t *d = json_object();
     if (e->name != NULL)
         json_object_set_new(d, "name", json_string(e->name));
@@ -186,12 +192,7 @@ void hist_event_append(const struct hevent *e, bool data, struct buf *b)
         return;
     }
     char member[96];
-    if (ends_with(tn, "StateEntered"))
-        snprintf(member, sizeof(member), "stateEnteredEventDetails");
-    else if (ends_with(tn, "StateExited"))
-        snprintf(member, sizeof(member), "stateExitedEventDetails");
-    else
-        snprintf(member, sizeof(member), "%c%sEventDetails", tn[0] + ('a' - 'A'), tn + 1);
+    details_member(tn, member, sizeof(member));
     buf_putc(b, ',');
     json_string_append(b, member, strlen(member));
     buf_puts(b, ":{");

@@ -7,22 +7,9 @@
  * transaction each, committed before the function returns. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/internal.h"
 #include "util/xalloc.h"
-
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Kept statement i, reset and cleared; NULL with err set on a read-only store (nothing is
  * prepared there). */
@@ -89,18 +76,18 @@ static void bind_text(sqlite3_stmt *s, int i, const char *text)
 static int emit_machine(sqlite3_stmt *s, sfn_store_machine_fn fn, void *arg)
 {
     struct sfn_store_machine_rec m = {
-        .name = col_text(s, 0),
-        .arn = col_text(s, 1),
-        .type = col_text(s, 2),
-        .role_arn = col_text(s, 3),
+        .name = store_col_text(s, 0),
+        .arn = store_col_text(s, 1),
+        .type = store_col_text(s, 2),
+        .role_arn = store_col_text(s, 3),
         .definition = (const char *)sqlite3_column_blob(s, 4),
         .definition_len = (size_t)sqlite3_column_bytes(s, 4),
         .revision_id = sqlite3_column_int64(s, 5),
         .created_ms = sqlite3_column_int64(s, 6),
-        .status = col_text(s, 7),
-        .logging = col_text(s, 8),
-        .tracing = col_text(s, 9),
-        .revision_uuid = col_text(s, 10),
+        .status = store_col_text(s, 7),
+        .logging = store_col_text(s, 8),
+        .tracing = store_col_text(s, 9),
+        .revision_uuid = store_col_text(s, 10),
         .updated_ms = sqlite3_column_int64(s, 11),
     };
     if (m.definition == NULL)
@@ -318,7 +305,7 @@ static int insert_revision(struct sfn_store *st, int64_t mid, const char *text, 
     sqlite3_bind_int64(s, 2, revision + 1);
     sqlite3_bind_text(s, 3, text, (int)len, SQLITE_STATIC);
     bind_text(s, 4, role);
-    sqlite3_bind_int64(s, 5, wall_ms());
+    sqlite3_bind_int64(s, 5, store_wall_ms());
     if (step_done(st, s, err, "cannot record a state machine") != 0)
         return -1;
     int64_t rid = sqlite3_last_insert_rowid(st->db);
@@ -412,24 +399,6 @@ int sfn_store_delete_machine(struct sfn_store *st, const char *arn, struct err *
 
 /* ---- executions ---- */
 
-/* The columns of store.c's EXEC_COLS. */
-static int emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg)
-{
-    struct sfn_store_execution e = {
-        .arn = col_text(s, 0),
-        .name = col_text(s, 1),
-        .machine_arn = col_text(s, 2),
-        .status = col_text(s, 3),
-        .error = col_text(s, 4),
-        .cause = col_text(s, 5),
-        .input = col_text(s, 6),
-        .output = col_text(s, 7),
-        .start_ms = sqlite3_column_int64(s, 8),
-        .stop_ms = sqlite3_column_int64(s, 9),
-    };
-    return fn(&e, arg);
-}
-
 int sfn_store_find_execution(struct sfn_store *st, const char *arn, sfn_store_execution_fn fn,
                              void *arg, struct err *err)
 {
@@ -440,7 +409,7 @@ int sfn_store_find_execution(struct sfn_store *st, const char *arn, sfn_store_ex
     int rc = sqlite3_step(s);
     int result = 1;
     if (rc == SQLITE_ROW) {
-        emit_execution(s, fn, arg);
+        store_emit_execution(s, fn, arg);
         result = 0;
     } else if (rc != SQLITE_DONE) {
         result = store_db_err(st, err, "cannot be read");
@@ -484,7 +453,7 @@ long sfn_store_page_executions(struct sfn_store *st, const char *machine_arn, co
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         n++;
-        if (emit_execution(s, fn, arg) != 0) {
+        if (store_emit_execution(s, fn, arg) != 0) {
             rc = SQLITE_DONE;
             break;
         }
@@ -501,10 +470,10 @@ static int emit_activity(sqlite3_stmt *s, sfn_store_activity_fn fn, void *arg)
 {
     struct sfn_store_activity_rec a = {
         .id = sqlite3_column_int64(s, 0),
-        .name = col_text(s, 1),
-        .arn = col_text(s, 2),
+        .name = store_col_text(s, 1),
+        .arn = store_col_text(s, 2),
         .created_ms = sqlite3_column_int64(s, 3),
-        .encryption = col_text(s, 4),
+        .encryption = store_col_text(s, 4),
     };
     return fn(&a, arg);
 }
@@ -641,7 +610,7 @@ long sfn_store_list_tags(struct sfn_store *st, const char *arn,
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         n++;
-        fn(col_text(s, 0), col_text(s, 1), arg);
+        fn(store_col_text(s, 0), store_col_text(s, 1), arg);
     }
     if (rc != SQLITE_DONE)
         n = store_db_err(st, err, "cannot be read");

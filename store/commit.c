@@ -10,7 +10,7 @@
 #include "util/json.h"
 #include "util/xalloc.h"
 
-static int64_t wall_ms(void)
+int64_t store_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -55,7 +55,7 @@ int store_machine_ensure(struct sfn_store *st, struct sfn_machine *m, const char
         return 0;
     size_t len = 0;
     const char *text = sfn_machine_definition(m, &len);
-    int64_t now = wall_ms();
+    int64_t now = store_wall_ms();
     sqlite3_stmt *s = store_stmt(st, ST_FIND_MACHINE);
     sqlite3_bind_text(s, 1, sfn_machine_name(m), -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);

@@ -69,6 +69,18 @@ struct sfn_store {
     struct buf scratch;          /* reused serialisation buffer */
 };
 
+/* The columns store_emit_execution reads, in its order. */
+#define STORE_EXEC_COLS                                                                       \
+    "SELECT e.arn, e.name, m.arn, e.status, e.error, e.cause, e.input, e.output, e.start_ms, " \
+    "e.stop_ms FROM executions e JOIN state_machines m ON m.id = e.machine_id "
+
+/* Column i as text (NULL for NULL). */
+const char *store_col_text(sqlite3_stmt *s, int i);
+/* Calls fn with the execution on the current row of a STORE_EXEC_COLS query. */
+int store_emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg);
+/* The wall clock, epoch ms (creation dates). */
+int64_t store_wall_ms(void);
+
 /* Sets err from the database's last error, with a lead-in ("cannot commit"). Returns -1. */
 int store_db_err(struct sfn_store *st, struct err *err, const char *what);
 /* Prepared statement i, reset and cleared for binding. */

@@ -10,7 +10,7 @@
 
 #define HISTORY_PAGE 500
 
-static const char *col_text(sqlite3_stmt *s, int i)
+const char *store_col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
 }
@@ -35,10 +35,10 @@ struct sfn_machine *sfn_store_machine(struct sfn_store *st, struct sfn_engine *e
     sqlite3_bind_text(s, 1, sfn_machine_name(m), -1, SQLITE_STATIC);
     const char *want = type == SFN_EXPRESS ? "EXPRESS" : "STANDARD";
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && strcmp(col_text(s, 0), want) != 0) {
+    if (rc == SQLITE_ROW && strcmp(store_col_text(s, 0), want) != 0) {
         err_set(err, "StateMachineTypeNotSupported",
                 "The state machine '%s' exists with type %s; its type cannot become %s",
-                sfn_machine_name(m), col_text(s, 0), want);
+                sfn_machine_name(m), store_col_text(s, 0), want);
         sqlite3_finalize(s);
         sfn_machine_free(m);
         return NULL;
@@ -106,9 +106,9 @@ int sfn_store_recover_each(struct sfn_store *st, struct sfn_engine *eng,
         if (m == NULL || rev != m_rev) {
             sfn_machine_free(m);
             enum sfn_machine_type type =
-                strcmp(col_text(s, 4), "EXPRESS") == 0 ? SFN_EXPRESS : SFN_STANDARD;
+                strcmp(store_col_text(s, 4), "EXPRESS") == 0 ? SFN_EXPRESS : SFN_STANDARD;
             m = sfn_machine_compile(eng, (const char *)sqlite3_column_blob(s, 2),
-                                    (size_t)sqlite3_column_bytes(s, 2), col_text(s, 3), type,
+                                    (size_t)sqlite3_column_bytes(s, 2), store_col_text(s, 3), type,
                                     err);
             if (m == NULL)
                 break;
@@ -141,21 +141,19 @@ int sfn_store_recover_each(struct sfn_store *st, struct sfn_engine *eng,
     return err->set ? -1 : 0;
 }
 
-static const char list_sql[] =
-    "SELECT e.arn, e.name, m.arn, e.status, e.error, e.cause, e.input, e.output, e.start_ms, "
-    "e.stop_ms FROM executions e JOIN state_machines m ON m.id = e.machine_id ";
+static const char list_sql[] = STORE_EXEC_COLS;
 
-static int emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg)
+int store_emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg)
 {
     struct sfn_store_execution e = {
-        .arn = col_text(s, 0),
-        .name = col_text(s, 1),
-        .machine_arn = col_text(s, 2),
-        .status = col_text(s, 3),
-        .error = col_text(s, 4),
-        .cause = col_text(s, 5),
-        .input = col_text(s, 6),
-        .output = col_text(s, 7),
+        .arn = store_col_text(s, 0),
+        .name = store_col_text(s, 1),
+        .machine_arn = store_col_text(s, 2),
+        .status = store_col_text(s, 3),
+        .error = store_col_text(s, 4),
+        .cause = store_col_text(s, 5),
+        .input = store_col_text(s, 6),
+        .output = store_col_text(s, 7),
         .start_ms = sqlite3_column_int64(s, 8),
         .stop_ms = sqlite3_column_int64(s, 9),
     };
@@ -176,7 +174,7 @@ int sfn_store_list_executions(struct sfn_store *st, const char *machine_name,
     sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (emit_execution(s, fn, arg) != 0) {
+        if (store_emit_execution(s, fn, arg) != 0) {
             rc = SQLITE_DONE;
             break;
         }
@@ -200,7 +198,7 @@ int sfn_store_get_execution(struct sfn_store *st, const char *arn_or_name,
     int rc = sqlite3_step(s);
     int result = 1;
     if (rc == SQLITE_ROW) {
-        emit_execution(s, fn, arg);
+        store_emit_execution(s, fn, arg);
         result = 0;
     } else if (rc != SQLITE_DONE) {
         result = store_db_err(st, err, "cannot be read");

@@ -95,10 +95,6 @@ static const char *const migrations[] = {
     "m.created_ms, m.status, r.logging, r.tracing, r.revision_uuid, r.created_ms "
 #define MACHINE_SQL MACHINE_COLS \
     "FROM state_machines m JOIN state_machine_revisions r ON r.id = m.revision_id "
-#define EXEC_COLS                                                                             \
-    "SELECT e.arn, e.name, m.arn, e.status, e.error, e.cause, e.input, e.output, e.start_ms, " \
-    "e.stop_ms FROM executions e JOIN state_machines m ON m.id = e.machine_id "
-
 static const char *const statements[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -139,10 +135,10 @@ static const char *const statements[ST_COUNT] = {
     [ST_RUNNING_DEFS] = "SELECT DISTINCT r.definition FROM executions e "
                         "JOIN state_machine_revisions r ON r.id = e.revision_id "
                         "WHERE e.status = 'RUNNING'",
-    [ST_EXEC_BY_ARN] = EXEC_COLS "WHERE e.arn = ?1",
+    [ST_EXEC_BY_ARN] = STORE_EXEC_COLS "WHERE e.arn = ?1",
     [ST_EXEC_CURSOR] = "SELECT e.start_ms, e.id FROM executions e JOIN state_machines m "
                        "ON m.id = e.machine_id WHERE e.arn = ?1 AND m.arn = ?2",
-    [ST_EXEC_PAGE] = EXEC_COLS
+    [ST_EXEC_PAGE] = STORE_EXEC_COLS
         "WHERE m.arn = ?1 AND (?2 IS NULL OR e.status = ?2) "
         "AND (?3 = 0 OR e.start_ms < ?4 OR (e.start_ms = ?4 AND e.id < ?5)) "
         "ORDER BY e.start_ms DESC, e.id DESC LIMIT ?6",

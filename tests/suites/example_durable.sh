@@ -5,13 +5,8 @@
 BUILD=${BUILD:-build}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...
-    desc=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL examples/durable: $desc"; fi
-}
+SUITE=examples/durable
+. tests/suitelib.sh
 sh examples/durable/demo.sh "$BUILD/sfn" "$dir/n.db" >"$dir/out" 2>&1
 check "demo exit status" [ $? -eq 0 ]
 sed -n '/^--- after the crash/,/^--- sfn resume/p' "$dir/out" | grep -q '^RUNNING .*nightly-2026-11-22$'
@@ -36,5 +31,4 @@ sys.exit(0 if ok else 1)
 PY
 check "the history is whole" [ $? -eq 0 ]
 [ "$failed" -ne 0 ] && cat "$dir/out"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,28 +7,13 @@ BUILD=${BUILD:-build}
 export BUILD
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...
-    desc=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL examples/aws: $desc"
-    fi
-}
+SUITE=examples/aws
+. tests/suitelib.sh
 
 /usr/bin/python3 tests/fakeaws/selftest.py >"$out" 2>&1
 rc=$?
-grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$out"
-last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-if [ -n "$last" ]; then
-    passed=$((passed + $(echo "$last" | sed -E 's/^([0-9]+) passed.*/\1/')))
-    failed=$((failed + $(echo "$last" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')))
-fi
-check "selftest.py exited $rc without a result line" [ -n "$last" ]
+fold_result "$out"
+check "selftest.py exited $rc without a result line" [ $? -eq 0 ]
 
 # Under `make check` the library is instrumented: the example is linked the same way.
 if nm "$BUILD/libsfn.a" 2>/dev/null | grep -q __asan_init; then
@@ -44,5 +29,4 @@ check "no query id" grep -Eq '^query: [0-9a-f-]{36} \(1 attempt\)$' "$out"
 states=$(sed -n 's/^state: //p' "$out" | tr '\n' ' ')
 check "states '$states'" [ "$states" = "RUNNING SUCCEEDED " ]
 [ "$failed" -ne 0 ] && cat "$out"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,28 +7,13 @@ BUILD=${BUILD:-build}
 export BUILD
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...
-    desc=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL examples/athena: $desc"
-    fi
-}
+SUITE=examples/athena
+. tests/suitelib.sh
 
 /usr/bin/python3 tests/integrations/run.py >"$out" 2>&1
 rc=$?
-grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$out"
-last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-if [ -n "$last" ]; then
-    passed=$((passed + $(echo "$last" | sed -E 's/^([0-9]+) passed.*/\1/')))
-    failed=$((failed + $(echo "$last" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')))
-fi
-check "run.py exited $rc without a result line" [ -n "$last" ]
+fold_result "$out"
+check "run.py exited $rc without a result line" [ $? -eq 0 ]
 
 sh examples/athena/run.sh >"$out" 2>&1
 rc=$?
@@ -40,5 +25,4 @@ rc=$?
 check "run.sh fail exited $rc" [ "$rc" -eq 1 ]
 want="ReportQueryFailed: SYNTAX_ERROR: line 1:8: Column 'x' cannot be resolved"
 check "no Fail state error" grep -qxF "$want" "$out"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
