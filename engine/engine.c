@@ -527,6 +527,24 @@ const struct resource *engine_resource_find(struct sfn_engine *eng, const char *
     return NULL;
 }
 
+int sfn_engine_resource_next(struct sfn_engine *eng, const char *arn,
+                             const struct sfn_resource_ops *skip,
+                             const struct sfn_resource_ops **ops, void **arg)
+{
+    for (size_t i = eng->n_res; i-- > 0;) {
+        const struct resource *r = &eng->res[i];
+        if (r->ops == skip)
+            continue;
+        if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0
+                      : strcmp(arn, r->pattern) == 0) {
+            *ops = r->ops;
+            *arg = r->arg;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* ---- machines ---- */
 
 struct diag_cb {

@@ -106,6 +106,12 @@ void sfn_task_set_state(struct sfn_task *t, json_t *state);
 /* The state last set (borrowed), or NULL. */
 json_t *sfn_task_state(const struct sfn_task *t);
 
+/* For a handler that wraps others (the mocks): the latest registration matching `arn` whose
+ * ops are not `skip`. Returns 0 with *ops and *arg set, or -1 when there is none. */
+int sfn_engine_resource_next(struct sfn_engine *eng, const char *arn,
+                             const struct sfn_resource_ops *skip,
+                             const struct sfn_resource_ops **ops, void **arg);
+
 /* ---- machines ------------------------------------------------------------------------ */
 
 enum sfn_machine_type { SFN_STANDARD, SFN_EXPRESS };
@@ -440,5 +446,46 @@ int sfn_store_untag(struct sfn_store *st, const char *arn, json_t *keys, struct 
 long sfn_store_list_tags(struct sfn_store *st, const char *arn,
                          void (*fn)(const char *key, const char *value, void *arg), void *arg,
                          struct err *err);
+
+/* ---- mocked service integrations (Step Functions Local's MockConfigFile; integrations/mock.c)
+ *
+ * A mock config names, per state machine, test cases that map Task state names to mocked
+ * responses; each response answers the state's invocations (0-based, per execution, retries
+ * and Map iterations included, in the order they start) with a Return value or a Throw
+ * {Error, Cause}. Past the last invocation listed, the last response answers again. Needs no
+ * AWS library. The mock must outlive the engine it is attached to. */
+
+struct sfn_mock;
+
+#define SFN_MOCK_ONLY 1u /* a Task the test case does not mock fails (States.Runtime) instead
+                            of going to the real integration */
+
+/* Reads and validates a MockConfigFile. Returns the mock, or NULL with err set (name
+ * "MockConfigInvalid", the cause naming the file and the place: bad JSON, an unknown
+ * response name, a bad range such as "2-1", both Return and Throw...). */
+struct sfn_mock *sfn_mock_load(const char *path, struct err *err);
+/* The same from text; `where` names it in messages ("mock config 'x.json'"). */
+struct sfn_mock *sfn_mock_parse(const char *text, size_t len, const char *where,
+                                struct err *err);
+void sfn_mock_free(struct sfn_mock *mock);
+bool sfn_mock_has_test_case(const struct sfn_mock *mock, const char *machine,
+                            const char *test_case);
+/* Whether test case `test_case` of `machine` mocks state `state`. */
+bool sfn_mock_mocks_state(const struct sfn_mock *mock, const char *machine,
+                          const char *test_case, const char *state);
+/* Serves every Task of `eng` through the mock (registered for "*", so attach it after the
+ * real handlers: an unmocked Task goes to the one that would have served it). `machine` and
+ * `test_case` (both or neither) bind every execution of that machine to the test case.
+ * Returns 0, or -1 with err set (no such test case). */
+int sfn_mock_attach(struct sfn_engine *eng, struct sfn_mock *mock, const char *machine,
+                    const char *test_case, unsigned flags, struct err *err);
+/* Binds all executions of `machine` / one execution (StartExecution on
+ * "stateMachineArn#TestCase") to a test case. 0, or -1 with err set (no such test case). */
+int sfn_mock_bind_machine(struct sfn_mock *mock, const char *machine, const char *test_case,
+                          struct err *err);
+int sfn_mock_bind_execution(struct sfn_mock *mock, const char *exec_arn, const char *machine,
+                            const char *test_case, struct err *err);
+/* Drops what the mock keeps for an execution that has ended (binding, invocation counts). */
+void sfn_mock_forget(struct sfn_mock *mock, const char *exec_arn);
 
 #endif
