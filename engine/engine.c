@@ -498,9 +498,9 @@ void sfn_engine_free(struct sfn_engine *eng)
 
 /* ---- resources ---- */
 
-int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
-                                 const struct sfn_resource_ops *ops, void *arg,
-                                 struct err *err)
+static int register_resource(struct sfn_engine *eng, const char *pattern,
+                             const struct sfn_resource_ops *ops, void *arg, bool first,
+                             struct err *err)
 {
     size_t n = pattern != NULL ? strlen(pattern) : 0;
     if (n == 0 || ops == NULL || ops->start == NULL)
@@ -512,37 +512,57 @@ int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
     r->pattern = xstrndup(pattern, r->prefix ? n - 1 : n);
     r->ops = ops;
     r->arg = arg;
+    r->first = first;
     return 0;
+}
+
+int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
+                                 const struct sfn_resource_ops *ops, void *arg,
+                                 struct err *err)
+{
+    return register_resource(eng, pattern, ops, arg, false, err);
+}
+
+int sfn_engine_register_resource_first(struct sfn_engine *eng, const char *pattern,
+                                       const struct sfn_resource_ops *ops, void *arg,
+                                       struct err *err)
+{
+    return register_resource(eng, pattern, ops, arg, true, err);
+}
+
+/* The latest registration matching `arn`, those marked first before the others, skipping
+ * those with ops `skip` (may be NULL). */
+static const struct resource *resource_match(struct sfn_engine *eng, const char *arn,
+                                             const struct sfn_resource_ops *skip)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = eng->n_res; i-- > 0;) {
+            const struct resource *r = &eng->res[i];
+            if (r->first != (pass == 0) || r->ops == skip)
+                continue;
+            if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0
+                          : strcmp(arn, r->pattern) == 0)
+                return r;
+        }
+    }
+    return NULL;
 }
 
 const struct resource *engine_resource_find(struct sfn_engine *eng, const char *arn)
 {
-    /* later registrations win: scan backwards */
-    for (size_t i = eng->n_res; i-- > 0;) {
-        const struct resource *r = &eng->res[i];
-        if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0
-                      : strcmp(arn, r->pattern) == 0)
-            return r;
-    }
-    return NULL;
+    return resource_match(eng, arn, NULL);
 }
 
 int sfn_engine_resource_next(struct sfn_engine *eng, const char *arn,
                              const struct sfn_resource_ops *skip,
                              const struct sfn_resource_ops **ops, void **arg)
 {
-    for (size_t i = eng->n_res; i-- > 0;) {
-        const struct resource *r = &eng->res[i];
-        if (r->ops == skip)
-            continue;
-        if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0
-                      : strcmp(arn, r->pattern) == 0) {
-            *ops = r->ops;
-            *arg = r->arg;
-            return 0;
-        }
-    }
-    return -1;
+    const struct resource *r = resource_match(eng, arn, skip);
+    if (r == NULL)
+        return -1;
+    *ops = r->ops;
+    *arg = r->arg;
+    return 0;
 }
 
 /* ---- machines ---- */

@@ -53,6 +53,7 @@ struct hevent {
 struct resource {
     char *pattern;                     /* exact ARN, or prefix when prefix is true */
     bool prefix;                       /* pattern ended in '*' */
+    bool first;                        /* asked before the others (a wrapper: the mocks) */
     const struct sfn_resource_ops *ops;
     void *arg;
 };

@@ -106,6 +106,11 @@ void sfn_task_set_state(struct sfn_task *t, json_t *state);
 /* The state last set (borrowed), or NULL. */
 json_t *sfn_task_state(const struct sfn_task *t);
 
+/* Like sfn_engine_register_resource, but asked before every registration made without it,
+ * whenever those were made (for a handler that wraps the others, such as the mocks). */
+int sfn_engine_register_resource_first(struct sfn_engine *eng, const char *pattern,
+                                       const struct sfn_resource_ops *ops, void *arg,
+                                       struct err *err);
 /* For a handler that wraps others (the mocks): the latest registration matching `arn` whose
  * ops are not `skip`. Returns 0 with *ops and *arg set, or -1 when there is none. */
 int sfn_engine_resource_next(struct sfn_engine *eng, const char *arn,
@@ -473,8 +478,8 @@ bool sfn_mock_has_test_case(const struct sfn_mock *mock, const char *machine,
 /* Whether test case `test_case` of `machine` mocks state `state`. */
 bool sfn_mock_mocks_state(const struct sfn_mock *mock, const char *machine,
                           const char *test_case, const char *state);
-/* Serves every Task of `eng` through the mock (registered for "*", so attach it after the
- * real handlers: an unmocked Task goes to the one that would have served it). `machine` and
+/* Serves every Task of `eng` through the mock (registered first for "*": an unmocked Task
+ * goes to the handler that would have served it, whenever that was registered). `machine` and
  * `test_case` (both or neither) bind every execution of that machine to the test case.
  * Returns 0, or -1 with err set (no such test case). */
 int sfn_mock_attach(struct sfn_engine *eng, struct sfn_mock *mock, const char *machine,

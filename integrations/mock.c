@@ -2,7 +2,7 @@
  * format: StateMachines -> TestCases -> state name -> mocked response name; MockedResponses
  * -> invocation index or range ("0", "1-2") -> Return or Throw.
  *
- * A Task resource handler registered for every ARN ("*", so it is asked first). For an
+ * A Task resource handler registered for every ARN ("*"), asked before the others. For an
  * execution bound to a test case that mocks the Task's state, the attempt completes at once
  * with the response of that invocation; otherwise it goes to the handler that would have
  * served the ARN without the mocks (sfn_engine_resource_next), or fails under SFN_MOCK_ONLY.
@@ -539,7 +539,7 @@ int sfn_mock_attach(struct sfn_engine *eng, struct sfn_mock *m, const char *mach
     if (machine != NULL && name != NULL && sfn_mock_bind_machine(m, machine, name, err) != 0)
         return -1;
     m->flags = flags;
-    if (m->eng == NULL && sfn_engine_register_resource(eng, "*", &mock_ops, m, err) != 0)
+    if (m->eng == NULL && sfn_engine_register_resource_first(eng, "*", &mock_ops, m, err) != 0)
         return -1;
     m->eng = eng;
     return 0;
