@@ -7,7 +7,8 @@
 #     place) through ../shared/conformance/run.py with tests/mock/adapter.sh;
 #   - the lite build/sfn runs a fully mocked AWS integration itself, and hands an unmocked one
 #     over to sfn-aws with the mock options;
-#   - a mocked run on a store (--db); usage errors; examples/mock.
+#   - a mocked run on a store (--db); usage errors; examples/mock;
+#   - sfnd --mock-config with StartExecution on "stateMachineArn#TestCaseName" (boto3).
 BUILD=${BUILD:-build}
 SHARED=${SHARED:-../shared}
 SUITE=mock
@@ -84,6 +85,10 @@ check "mocked run with --db: $(cat "$tmp/db.out")" \
     cmp -s "$tmp/db.out" $ex/expected-ThrottledThenFormatted.json
 h=$("$SFN" history --db "$tmp/m.db" n1 --json | grep -o '"type":"TaskFailed"' | wc -l)
 check "mocked run with --db: the store holds 2 TaskFailed, got $h" [ "$h" -eq 2 ]
+
+# sfnd --mock-config: StartExecution on "stateMachineArn#TestCaseName"
+python3 tests/mock/sfnd_test.py "$BUILD" >"$tmp/sfnd.out" 2>&1
+fold_result "$tmp/sfnd.out" || check "tests/mock/sfnd_test.py printed no result: $(tail -5 "$tmp/sfnd.out")" false
 
 # usage
 "$SFN" run $ex/OrderReport.asl.json --test-case HappyPath >/dev/null 2>"$tmp/u.err"
