@@ -36,7 +36,7 @@ struct sfn_mock {
     size_t n_res;
     json_t *machine_cases;    /* machine name -> test case name (owned) */
     json_t *exec_cases;       /* execution ARN -> test case name (owned) */
-    json_t *counts;           /* "execution ARN\nstate name" -> invocations so far (owned) */
+    json_t *counts;           /* execution ARN -> state name -> invocations so far (owned) */
     unsigned flags;           /* SFN_MOCK_ONLY */
     struct sfn_engine *eng;   /* set by sfn_mock_attach */
 };
@@ -354,15 +354,7 @@ int sfn_mock_bind_execution(struct sfn_mock *m, const char *exec_arn, const char
 void sfn_mock_forget(struct sfn_mock *m, const char *exec_arn)
 {
     json_object_del(m->exec_cases, exec_arn);
-    size_t n = strlen(exec_arn);
-    const char *k;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe(m->counts, tmp, k, v)
-    {
-        if (strncmp(k, exec_arn, n) == 0 && k[n] == '\n')
-            json_object_del(m->counts, k);
-    }
+    json_object_del(m->counts, exec_arn);
 }
 
 /* ---- the resource handler ---- */
@@ -402,11 +394,14 @@ static enum mock_verdict mock_decide(struct sfn_mock *m, struct sfn_task *t,
     enum mock_verdict v = MOCK_DELEGATE;
     if (rn != NULL) {
         *resp = mock_response_find(m, json_string_value(rn));
-        char *key = xasprintf("%s\n%s", arn, state);
-        json_t *c = json_object_get(m->counts, key);
+        json_t *per = json_object_get(m->counts, arn);
+        if (per == NULL) {
+            per = json_object();
+            json_object_set_new(m->counts, arn, per);
+        }
+        json_t *c = json_object_get(per, state);
         *index = c != NULL ? (long)json_integer_value(c) : 0;
-        json_object_set_new(m->counts, key, json_integer(*index + 1));
-        free(key);
+        json_object_set_new(per, state, json_integer(*index + 1));
         v = MOCK_RESPOND;
     } else if (m->flags & SFN_MOCK_ONLY) {
         *why = tc != NULL ? xasprintf("state '%s' is not mocked in test case '%s' of state "
