@@ -133,11 +133,12 @@ def main():
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            rc = proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            rc = proc.wait()
         log.close()
+        check(rc == 0, "sfnd exit status %s on SIGTERM (see its log)" % rc)
     # a second daemon with the callbacks' mock config: .waitForTaskToken answered by the mock
     port = free_port()
     log = open(os.path.join(tmp, "sfnd2.log"), "wb")
@@ -170,11 +171,12 @@ def main():
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            rc = proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            rc = proc.wait()
         log.close()
+        check(rc == 0, "sfnd exit status %s on SIGTERM (see its log)" % rc)
     shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
