@@ -465,8 +465,10 @@ static void on_engine_close(uv_handle_t *h)
     }
     free(eng->commit_buf);
     free(eng->heap);
-    for (size_t i = 0; i < eng->n_res; i++)
-        free(eng->res[i].pattern);
+    for (size_t i = 0; i < eng->n_res; i++) {
+        free(eng->res[i]->pattern);
+        free(eng->res[i]);
+    }
     free(eng->res);
     free(eng->region);
     free(eng->account);
@@ -507,7 +509,8 @@ static int register_resource(struct sfn_engine *eng, const char *pattern,
         return err_set(err, "States.Runtime", "cannot register a resource without a pattern and "
                                               "a start function");
     eng->res = xrealloc(eng->res, (eng->n_res + 1) * sizeof(*eng->res));
-    struct resource *r = &eng->res[eng->n_res++];
+    struct resource *r = xcalloc(1, sizeof(*r));
+    eng->res[eng->n_res++] = r;
     r->prefix = pattern[n - 1] == '*';
     r->pattern = xstrndup(pattern, r->prefix ? n - 1 : n);
     r->ops = ops;
@@ -537,7 +540,7 @@ static const struct resource *resource_match(struct sfn_engine *eng, const char 
 {
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = eng->n_res; i-- > 0;) {
-            const struct resource *r = &eng->res[i];
+            const struct resource *r = eng->res[i];
             if (r->first != (pass == 0) || r->ops == skip)
                 continue;
             if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0

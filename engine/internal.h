@@ -228,7 +228,8 @@ struct sfn_engine {
     size_t cap_heap;
     struct frame *rq_head, *rq_tail; /* run queue */
     size_t inflight;            /* task attempts in flight (virtual time waits for them) */
-    struct resource *res;
+    struct resource **res;      /* registrations, each its own allocation: tasks point at them
+                                   while more are registered */
     size_t n_res;
     struct sfn_execution *execs; /* all executions */
     struct sfn_execution *done_head; /* executions whose on_done is pending */

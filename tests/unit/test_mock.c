@@ -35,6 +35,63 @@ static int on_real_start(struct sfn_task *t, void *arg, struct err *err)
 
 static const struct sfn_resource_ops real_ops = {.start = on_real_start};
 
+static int cancelled;
+
+static int on_hold_start(struct sfn_task *t, void *arg, struct err *err)
+{
+    (void)t;
+    (void)arg;
+    (void)err;
+    return 0; /* never completes: stays in flight */
+}
+
+static void on_hold_cancel(struct sfn_task *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    cancelled++;
+}
+
+static const struct sfn_resource_ops hold_ops = {.start = on_hold_start, .cancel = on_hold_cancel};
+
+/* sfnd registers resources while tasks are in flight (callback resources as machines are
+ * created, and the mocks wrap them): the attempt's handler must survive those registrations
+ * (it was a pointer into an array that registering reallocated). */
+static void registrations_while_in_flight(struct tl *t)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct err err = ERR_INIT;
+    struct sfn_engine *eng = sfn_engine_new(&loop, NULL);
+    sfn_engine_register_resource(eng, "arn:aws:states:::lambda:invoke.waitForTaskToken", &hold_ops, NULL, &err);
+    static const char d[] = "{\"StartAt\": \"H\", \"States\": {\"H\": {\"Type\": \"Task\", "
+                            "\"Resource\": \"arn:aws:states:::lambda:invoke.waitForTaskToken\", \"End\": true}}}";
+    struct sfn_machine *m = sfn_machine_compile(eng, d, strlen(d), "H", SFN_STANDARD, &err);
+    if (m == NULL) {
+        tl_check(t, false, "registrations while in flight", "%s", err.cause);
+        err_clear(&err);
+        sfn_engine_free(eng);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return;
+    }
+    struct sfn_execution *ex = sfn_execution_start(eng, m, NULL, NULL, &err);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    for (int i = 0; i < 100; i++) {
+        char pat[64];
+        snprintf(pat, sizeof(pat), "arn:aws:states:::sqs:other%d", i);
+        sfn_engine_register_resource(eng, pat, &hold_ops, NULL, &err);
+    }
+    sfn_execution_stop(ex, NULL, NULL);
+    tl_check(t, cancelled == 1, "registrations while in flight", "cancel called %d times",
+             cancelled);
+    sfn_execution_free(ex);
+    sfn_machine_free(m);
+    sfn_engine_free(eng);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    tl_check(t, uv_loop_close(&loop) == 0, "registrations while in flight", "handles left");
+}
+
 static void on_done(struct sfn_execution *ex, void *arg)
 {
     (void)ex;
@@ -133,5 +190,6 @@ int main(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     tl_check(&t, uv_loop_close(&loop) == 0, "loop", "handles left open");
     sfn_mock_free(mock);
+    registrations_while_in_flight(&t);
     return tl_finish(&t);
 }
