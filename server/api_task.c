@@ -5,8 +5,9 @@
  * names is not called: the token reaches the worker through $$.Task.Token, e.g. in the
  * TaskScheduled event's parameters).
  *
- * A token is the engine's stable per-attempt token (sfn_task_token), the same after a
- * restart: the engine hands in-flight attempts back through `resume`, which files them
+ * A token is the engine's per-attempt token (sfn_task_token: 256 random bits, so it cannot
+ * be forged from what an execution shows), the same after a restart: the engine hands
+ * in-flight attempts back through `resume`, which files them
  * under their token again. So a worker's token survives a crash of the daemon, and
  * nothing about tokens needs a table of its own. Replies that complete or heartbeat a task
  * leave after the engine has committed the change. */
