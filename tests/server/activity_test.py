@@ -13,7 +13,8 @@
 - task tokens: 64 hex characters, different for two executions of one machine; forged ones
   are refused (InvalidToken, or TaskTimedOut for a well-shaped guess);
 - a deleted activity: TaskStateEntered then ExecutionFailed States.Runtime, no activity event;
-- DeleteStateMachine while a worker holds a task of it: the worker's token is closed.
+- DeleteStateMachine while a worker holds a task of it: the worker's token is closed, also
+  after a kill -9 right after the answer.
 Timing checks read the history's own timestamps with wide margins (they assert which clock
 runs, not how fast sfnd is). Every process started here is stopped by its PID. Ends with
 "N passed, N failed".
@@ -260,6 +261,26 @@ def test_delete_machine(d, sfn, worker, act):
           "TaskTimedOut", "delete machine: the worker's token is closed")
 
 
+def test_delete_restart(db, log, d, sfn, act):
+    """The deletion is durable: sfnd killed right after DeleteStateMachine answered."""
+    worker = st.worker_client(d)
+    sm = machine(sfn, "doomed-k", act, heartbeat=60)
+    ex = sfn.start_execution(stateMachineArn=sm, name="dk1")["executionArn"]
+    task = worker.get_activity_task(activityArn=act, workerName="w")
+    sfn.delete_state_machine(stateMachineArn=sm)
+    d.kill9()
+    d = st.Daemon(db, st.free_port(), log)
+    sfn = st.client(d)
+    worker = st.worker_client(d)
+    check(st.code_of(sfn.describe_state_machine, stateMachineArn=sm) ==
+          "StateMachineDoesNotExist" and
+          st.code_of(sfn.describe_execution, executionArn=ex) == "ExecutionDoesNotExist",
+          "delete machine + kill -9: still deleted after the restart")
+    check(st.code_of(worker.send_task_success, taskToken=task["taskToken"], output="{}") ==
+          "TaskTimedOut", "delete machine + kill -9: the worker's token stays closed")
+    return d, sfn
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="sfnd-activity-")
     db = os.path.join(tmp, "sfnd.db")
@@ -285,6 +306,10 @@ def main():
             d, sfn = test_restart(tmp, db, log, d, sfn, act)
         except Exception as e:
             check(False, "restart: %r" % e)
+        try:
+            d, sfn = test_delete_restart(db, log, d, sfn, act)
+        except Exception as e:
+            check(False, "delete + restart: %r" % e)
         check(d.term() == 0, "SIGTERM: exit 0")
     finally:
         for p in st.procs:
