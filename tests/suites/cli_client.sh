@@ -2,8 +2,8 @@
 # tests/suites/cli_client.sh - the sfn client commands (create, start --wait, describe,
 # history --follow, ls, stop) against a build/sfnd of their own on a free loopback port with
 # a temporary store: the cases of tests/cli_client/cases.json (outputs as data, --json
-# compared with boto3's answers, errors), examples/daemon/demo.sh, and the lite build/sfn
-# still free of libcurl. sfnd is stopped by its PID.
+# compared with boto3's answers, errors), examples/daemon/demo.sh, the examples of
+# man/sfn.1, and the lite build/sfn still free of libcurl. sfnd is stopped by its PID.
 BUILD=${BUILD:-build}
 dir=$(mktemp -d)
 pid=
@@ -46,6 +46,19 @@ grep -qE '^status +ABORTED$' "$dir/demo.out" && grep -qE '^error +Demo.Stopped$'
 check "demo: the nap is stopped" [ $? -eq 0 ]
 sh examples/daemon/demo.sh "$BUILD/sfn" >"$dir/demo2.out" 2>&1
 check "demo runs again on the same daemon (create --update)" [ $? -eq 0 ]
+
+# man/sfn.1's examples against a running daemon, each line as written (sfn = $BUILD/sfn)
+sed -n '/^Against a running daemon/,/^\.fi/p' man/sfn.1 | grep '^sfn ' |
+    sed -e 's/\\-/-/g' -e 's/\\\\/\\/g' >"$dir/man.sh"
+check "man/sfn.1 has client examples" [ "$(wc -l <"$dir/man.sh")" -ge 5 ]
+n=0
+while IFS= read -r line; do
+    n=$((n + 1))
+    eval "\"\$BUILD/\"$line" >"$dir/man.out" 2>&1
+    rc=$?
+    check "man/sfn.1 example $n exits 0: $line" [ "$rc" -eq 0 ]
+    [ "$rc" -eq 0 ] || cat "$dir/man.out"
+done <"$dir/man.sh"
 
 ldd "$BUILD/sfn" | grep -q libcurl
 check "the lite build/sfn does not load libcurl" [ $? -ne 0 ]
