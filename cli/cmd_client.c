@@ -493,6 +493,23 @@ static int print_outcome(struct client *c, const char *arn, bool json)
     return rc;
 }
 
+/* --wait follows the history, which only Standard executions have (AWS keeps none of an
+ * Express execution): refuse an Express machine before anything is started. */
+static int check_standard(struct client *c, const char *machine)
+{
+    json_t *req = json_pack("{s:s}", "stateMachineArn", machine);
+    json_t *resp = NULL;
+    int rc = client_call(c, "DescribeStateMachine", req, &resp, NULL);
+    json_decref(req);
+    if (rc == 0 && strcmp(str_member(resp, "type"), "EXPRESS") == 0) {
+        fprintf(stderr, "sfn start: --wait follows an execution's history, and Express state "
+                "machines keep none: start '%s' without --wait\n", machine);
+        rc = CLIENT_EXIT_USAGE;
+    }
+    json_decref(resp);
+    return rc;
+}
+
 int cmd_start(int argc, char **argv)
 {
     struct common o = {NULL, false};
@@ -532,6 +549,8 @@ int cmd_start(int argc, char **argv)
     struct client *c = client_new(o.endpoint);
     char *machine = NULL;
     int rc = machine_arn(c, which, &machine);
+    if (rc == 0 && wait)
+        rc = check_standard(c, machine);
     json_t *resp = NULL;
     if (rc == 0) {
         json_t *req = json_pack("{s:s,s:s}", "stateMachineArn", machine, "input", text);
