@@ -60,7 +60,7 @@ int cmd_client_history(int argc, char **argv)
 #include "util/xalloc.h"
 
 #define DEFAULT_ROLE_ARN "arn:aws:iam::123456789012:role/sfn-local" /* sfnd checks no role */
-#define LIST_PAGE 1000    /* maxResults of the listings: the most AWS allows */
+#define LIST_PAGE 1000    /* maxResults of the listings (--page-size): the most AWS allows */
 #define HISTORY_PAGE 100  /* maxResults while following: a poll re-reads less than a page */
 #define POLL_MIN_MS 50    /* the first wait between polls, and after every new event */
 #define POLL_MAX_MS 500   /* polls slow down to this while nothing happens */
@@ -83,6 +83,20 @@ static int bad_arg(const char *cmd, const char *synopsis, const char *arg)
     char msg[256];
     snprintf(msg, sizeof(msg), "unknown or incomplete argument '%s'", arg);
     return usage(cmd, synopsis, msg);
+}
+
+/* --page-size N of a listing: 0, or an exit code after printing why. */
+static int page_size(const char *cmd, const char *val, long *page)
+{
+    char *end = NULL;
+    long n = strtol(val, &end, 10);
+    if (end == val || *end != '\0' || n < 1 || n > LIST_PAGE) {
+        fprintf(stderr, "sfn %s: --page-size must be a number from 1 to %d, not '%s'\n", cmd,
+                LIST_PAGE, val);
+        return CLIENT_EXIT_USAGE;
+    }
+    *page = n;
+    return 0;
 }
 
 /* --endpoint / --json at argv[*i]: true when taken (and *i moved past a value). */
@@ -134,13 +148,14 @@ static void sleep_ms(unsigned ms)
 
 /* ---- names and ARNs ---- */
 
-/* Every page of a listing `op` (members `items`), with `req` (borrowed; nextToken is set
- * on it). 0 and *all (new reference: the items of every page), or an exit code. */
+/* Every page of a listing `op` (members `items`) of `page` items, with `req` (borrowed;
+ * maxResults and nextToken are set on it). 0 and *all (new reference: the items of every
+ * page), or an exit code. */
 static int list_all(struct client *c, const char *op, json_t *req, const char *items,
-                    json_t **all)
+                    long page, json_t **all)
 {
     *all = json_array();
-    json_object_set_new(req, "maxResults", json_integer(LIST_PAGE));
+    json_object_set_new(req, "maxResults", json_integer(page));
     for (;;) {
         json_t *resp = NULL;
         int rc = client_call(c, op, req, &resp, NULL);
@@ -160,10 +175,10 @@ static int list_all(struct client *c, const char *op, json_t *req, const char *i
     }
 }
 
-static int list_machines(struct client *c, json_t **all)
+static int list_machines(struct client *c, long page, json_t **all)
 {
     json_t *req = json_object();
-    int rc = list_all(c, "ListStateMachines", req, "stateMachines", all);
+    int rc = list_all(c, "ListStateMachines", req, "stateMachines", page, all);
     json_decref(req);
     return rc;
 }
@@ -178,7 +193,7 @@ static int machine_arn(struct client *c, const char *which, char **arn)
         return 0;
     }
     json_t *all = NULL;
-    int rc = list_machines(c, &all);
+    int rc = list_machines(c, LIST_PAGE, &all);
     if (rc != 0)
         return rc;
     size_t i;
@@ -234,7 +249,7 @@ static int execution_arn(struct client *c, const char *which, char **arn)
         return 0;
     }
     json_t *all = NULL;
-    int rc = list_machines(c, &all);
+    int rc = list_machines(c, LIST_PAGE, &all);
     if (rc != 0)
         return rc;
     size_t i;
@@ -635,27 +650,33 @@ int cmd_describe(int argc, char **argv)
 
 /* ---- sfn history ---- */
 
-static const char history_syn[] = "EXECUTION [--follow] [--reverse] [--no-data]";
+static const char history_syn[] =
+    "EXECUTION [--follow] [--reverse] [--no-data] [--page-size N]";
 
 int cmd_client_history(int argc, char **argv)
 {
     struct common o = {NULL, false};
     const char *which = NULL;
     bool follow = false, reverse = false, data = true;
+    long page = LIST_PAGE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (common_opt(argc, argv, &i, &o))
             continue;
-        if (strcmp(a, "--follow") == 0)
+        if (strcmp(a, "--follow") == 0) {
             follow = true;
-        else if (strcmp(a, "--reverse") == 0)
+        } else if (strcmp(a, "--page-size") == 0 && i + 1 < argc) {
+            if (page_size("history", argv[++i], &page) != 0)
+                return CLIENT_EXIT_USAGE;
+        } else if (strcmp(a, "--reverse") == 0) {
             reverse = true;
-        else if (strcmp(a, "--no-data") == 0)
+        } else if (strcmp(a, "--no-data") == 0) {
             data = false;
-        else if (a[0] != '-' && which == NULL)
+        } else if (a[0] != '-' && which == NULL) {
             which = a;
-        else
+        } else {
             return bad_arg("history", history_syn, a);
+        }
     }
     if (which == NULL)
         return usage("history", history_syn, "no execution (ARN or MACHINE:NAME) given");
@@ -671,7 +692,7 @@ int cmd_client_history(int argc, char **argv)
         json_t *req = json_pack("{s:s,s:b,s:b}", "executionArn", arn, "reverseOrder", reverse,
                                 "includeExecutionData", data);
         json_t *events = NULL;
-        rc = list_all(c, "GetExecutionHistory", req, "events", &events);
+        rc = list_all(c, "GetExecutionHistory", req, "events", page, &events);
         json_decref(req);
         if (rc == 0 && o.json) {
             json_t *doc = json_pack("{s:O}", "events", events);
@@ -692,12 +713,13 @@ int cmd_client_history(int argc, char **argv)
 
 /* ---- sfn ls ---- */
 
-static const char ls_syn[] = "[machines | executions [MACHINE] [--status STATUS]]";
+static const char ls_syn[] =
+    "[machines | executions [MACHINE] [--status STATUS]] [--page-size N]";
 
-static int ls_machines(struct client *c, bool json)
+static int ls_machines(struct client *c, long page, bool json)
 {
     json_t *all = NULL;
-    int rc = list_machines(c, &all);
+    int rc = list_machines(c, page, &all);
     if (rc != 0)
         return rc;
     if (json) {
@@ -719,21 +741,23 @@ static int ls_machines(struct client *c, bool json)
 }
 
 /* The executions of one machine (ARN) into `all`. */
-static int ls_one_machine(struct client *c, const char *machine, const char *status, json_t *all)
+static int ls_one_machine(struct client *c, const char *machine, const char *status, long page,
+                          json_t *all)
 {
     json_t *req = json_pack("{s:s}", "stateMachineArn", machine);
     if (status != NULL)
         json_object_set_new(req, "statusFilter", json_string(status));
-    json_t *page = NULL;
-    int rc = list_all(c, "ListExecutions", req, "executions", &page);
+    json_t *items = NULL;
+    int rc = list_all(c, "ListExecutions", req, "executions", page, &items);
     json_decref(req);
     if (rc == 0)
-        json_array_extend(all, page);
-    json_decref(page);
+        json_array_extend(all, items);
+    json_decref(items);
     return rc;
 }
 
-static int ls_executions(struct client *c, const char *which, const char *status, bool json)
+static int ls_executions(struct client *c, const char *which, const char *status, long page,
+                         bool json)
 {
     json_t *all = json_array();
     int rc = 0;
@@ -741,11 +765,11 @@ static int ls_executions(struct client *c, const char *which, const char *status
         char *machine = NULL;
         rc = machine_arn(c, which, &machine);
         if (rc == 0)
-            rc = ls_one_machine(c, machine, status, all);
+            rc = ls_one_machine(c, machine, status, page, all);
         free(machine);
     } else {
         json_t *machines = NULL;
-        rc = list_machines(c, &machines);
+        rc = list_machines(c, page, &machines);
         size_t i;
         json_t *m;
         json_array_foreach(machines, i, m) {
@@ -753,7 +777,7 @@ static int ls_executions(struct client *c, const char *which, const char *status
                 break;
             if (strcmp(str_member(m, "type"), "EXPRESS") == 0)
                 continue; /* AWS lists no Express executions (StateMachineTypeNotSupported) */
-            rc = ls_one_machine(c, str_member(m, "stateMachineArn"), status, all);
+            rc = ls_one_machine(c, str_member(m, "stateMachineArn"), status, page, all);
         }
         json_decref(machines);
     }
@@ -783,18 +807,23 @@ int cmd_ls(int argc, char **argv)
 {
     struct common o = {NULL, false};
     const char *what = NULL, *which = NULL, *status = NULL;
+    long page = LIST_PAGE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (common_opt(argc, argv, &i, &o))
             continue;
-        if (strcmp(a, "--status") == 0 && i + 1 < argc)
+        if (strcmp(a, "--status") == 0 && i + 1 < argc) {
             status = argv[++i];
-        else if (a[0] != '-' && what == NULL)
+        } else if (strcmp(a, "--page-size") == 0 && i + 1 < argc) {
+            if (page_size("ls", argv[++i], &page) != 0)
+                return CLIENT_EXIT_USAGE;
+        } else if (a[0] != '-' && what == NULL) {
             what = a;
-        else if (a[0] != '-' && which == NULL && strcmp(what, "executions") == 0)
+        } else if (a[0] != '-' && which == NULL && strcmp(what, "executions") == 0) {
             which = a;
-        else
+        } else {
             return bad_arg("ls", ls_syn, a);
+        }
     }
     if (what == NULL)
         what = "machines";
@@ -804,7 +833,8 @@ int cmd_ls(int argc, char **argv)
     if (machines && status != NULL)
         return usage("ls", ls_syn, "--status filters executions");
     struct client *c = client_new(o.endpoint);
-    int rc = machines ? ls_machines(c, o.json) : ls_executions(c, which, status, o.json);
+    int rc = machines ? ls_machines(c, page, o.json)
+                      : ls_executions(c, which, status, page, o.json);
     client_free(c);
     return rc;
 }
