@@ -274,7 +274,8 @@ int cmd_executions(int argc, char **argv)
         }
     }
     if (db == NULL)
-        return store_usage("executions", "--db FILE is required");
+        return store_usage("executions", "--db FILE is required (a running sfnd lists its "
+                                         "executions with `sfn ls executions`)");
     struct sfn_store *st = open_read("executions", db);
     if (st == NULL)
         return 2;
