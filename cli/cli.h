@@ -2,8 +2,10 @@
 #ifndef SFN_CLI_H
 #define SFN_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Reads a whole file ("-" = stdin). Returns a NUL-terminated buffer (free() it) and its
  * length, or NULL after printing "sfn: cannot read ..." to stderr. */
@@ -21,6 +23,21 @@ int cmd_validate(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_executions(int argc, char **argv);
 int cmd_history(int argc, char **argv);
+
+/* The client commands (cmd_client.c): they talk to a running sfnd over its HTTP API.
+ * The lite build hands them over to sfn-aws, which has libcurl. */
+int cmd_create(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_describe(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_client_history(int argc, char **argv); /* `sfn history` without --db */
+
+/* "2026-11-22T10:00:00.123Z" for `ms` since the epoch, into out[n]. */
+void cli_iso_time(int64_t ms, char *out, size_t n);
+/* Prints one history event (GetExecutionHistory's shape, borrowed) as a line of text:
+ * id, timestamp, type and state name. */
+void cli_event_print(json_t *e);
 
 struct sfn_store_options;
 struct err;

@@ -50,8 +50,7 @@ void cli_store_fatal(const struct err *err, void *arg)
     uv_stop(arg);
 }
 
-/* "2026-11-22T10:00:00.123Z" */
-static void iso_time(int64_t ms, char *out, size_t n)
+void cli_iso_time(int64_t ms, char *out, size_t n)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
@@ -220,9 +219,9 @@ static int list_one(const struct sfn_store_execution *e, void *arg)
         return 0;
     }
     char start[40], stop[40] = "-";
-    iso_time(e->start_ms, start, sizeof(start));
+    cli_iso_time(e->start_ms, start, sizeof(start));
     if (e->stop_ms > 0)
-        iso_time(e->stop_ms, stop, sizeof(stop));
+        cli_iso_time(e->stop_ms, stop, sizeof(stop));
     const char *machine = strrchr(e->machine_arn, ':');
     printf("%-10s %-24s %-24s %-24s %s\n", e->status, start, stop,
            machine != NULL ? machine + 1 : e->machine_arn, e->name);
@@ -275,7 +274,8 @@ int cmd_executions(int argc, char **argv)
         }
     }
     if (db == NULL)
-        return store_usage("executions", "--db FILE is required");
+        return store_usage("executions", "--db FILE is required (a running sfnd lists its "
+                                         "executions with `sfn ls executions`)");
     struct sfn_store *st = open_read("executions", db);
     if (st == NULL)
         return 2;
@@ -312,16 +312,22 @@ static int found_arn(const struct sfn_store_execution *e, void *arg)
     return 0;
 }
 
-/* The state name of an event, or "". */
-static const char *event_state(json_t *e)
+void cli_event_print(json_t *e)
 {
+    char ts[40];
+    cli_iso_time((int64_t)(json_number_value(json_object_get(e, "timestamp")) * 1000.0 + 0.5),
+                 ts, sizeof(ts));
+    const char *state = "";
     const char *key;
     json_t *v;
     json_object_foreach(e, key, v) {
-        if (json_is_object(v) && json_is_string(json_object_get(v, "name")))
-            return json_string_value(json_object_get(v, "name"));
+        if (json_is_object(v) && json_is_string(json_object_get(v, "name"))) {
+            state = json_string_value(json_object_get(v, "name"));
+            break;
+        }
     }
-    return "";
+    printf("%5" PRId64 "  %s  %-28s %s\n", (int64_t)json_integer_value(json_object_get(e, "id")),
+           ts, json_string_value(json_object_get(e, "type")), state);
 }
 
 static int hist_one(json_t *e, void *arg)
@@ -336,11 +342,7 @@ static int hist_one(json_t *e, void *arg)
         h->first = false;
         return 0;
     }
-    char ts[40];
-    iso_time((int64_t)(json_number_value(json_object_get(e, "timestamp")) * 1000.0 + 0.5), ts,
-             sizeof(ts));
-    printf("%5" PRId64 "  %s  %-28s %s\n", (int64_t)json_integer_value(json_object_get(e, "id")),
-           ts, json_string_value(json_object_get(e, "type")), event_state(e));
+    cli_event_print(e);
     return 0;
 }
 

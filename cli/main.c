@@ -1,5 +1,6 @@
 /* cli/main.c - `sfn`: dispatches to the subcommands (run, validate, resume, executions,
- * history). The CLI uses only the public API in include/sfn.h. */
+ * history; and create, start, describe, history, ls, stop on a running sfnd). The CLI uses
+ * only the public API in include/sfn.h. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +28,20 @@ static const char usage[] =
     "                       print the history of an execution (ARN or name)\n"
     "  validate DEFINITION [--json] [--type STANDARD|EXPRESS]\n"
     "                       check a definition as AWS does; print OK or the diagnostics\n"
+    "\n"
+    "commands on a running sfnd (--endpoint URL, else $SFN_ENDPOINT, else\n"
+    "http://127.0.0.1:8083; --json prints AWS's response shapes):\n"
+    "  create NAME DEFINITION [--update] [--type STANDARD|EXPRESS] [--role-arn ARN]\n"
+    "                       create a state machine (or, with --update, update it)\n"
+    "  start MACHINE [--input JSON | --input-file FILE] [--name NAME] [--wait]\n"
+    "                       start an execution; --wait shows its states, then its result\n"
+    "  describe EXECUTION   an execution's status, input, output (ARN or MACHINE:NAME)\n"
+    "  history EXECUTION [--follow] [--reverse] [--no-data] [--page-size N]\n"
+    "                       an execution's history events; --follow until it ends\n"
+    "  ls [machines | executions [MACHINE] [--status STATUS]] [--page-size N]\n"
+    "                       list state machines or executions\n"
+    "  stop EXECUTION [--error ERROR] [--cause CAUSE]\n"
+    "                       stop a running execution\n"
     "\n"
     "See sfn(1).\n";
 
@@ -95,6 +110,16 @@ int cli_exec_full(void)
     return 2;
 }
 
+/* `sfn history --db FILE` reads a store; without --db it asks the daemon. */
+static bool has_db(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0)
+            return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     main_argv = argv;
@@ -113,7 +138,18 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "executions") == 0)
         return cmd_executions(argc - 1, argv + 1);
     if (strcmp(argv[1], "history") == 0)
-        return cmd_history(argc - 1, argv + 1);
+        return has_db(argc, argv) ? cmd_history(argc - 1, argv + 1)
+                                  : cmd_client_history(argc - 1, argv + 1);
+    if (strcmp(argv[1], "create") == 0)
+        return cmd_create(argc - 1, argv + 1);
+    if (strcmp(argv[1], "start") == 0)
+        return cmd_start(argc - 1, argv + 1);
+    if (strcmp(argv[1], "describe") == 0)
+        return cmd_describe(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ls") == 0)
+        return cmd_ls(argc - 1, argv + 1);
+    if (strcmp(argv[1], "stop") == 0)
+        return cmd_stop(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         puts("sfn 0.1.0");
         return 0;
