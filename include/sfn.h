@@ -317,8 +317,10 @@ int sfn_store_recover(struct sfn_store *st, struct sfn_engine *eng,
  * RUNNING again, with its redrive count and time, in the engine's next commit. Returns 0
  * with *out the execution (owned by the engine), 1 when there is no such execution, or -1
  * with err set: name "ExecutionNotRedrivable" with AWS's reason (not FAILED, ABORTED or
- * TIMED_OUT; an Express machine; the machine is being deleted; ended before this build kept
- * checkpoints; 24,999 history events), or a store error. */
+ * TIMED_OUT; ended more than SFN_REDRIVE_PERIOD_MS ago; an Express machine; the machine is
+ * being deleted; ended before this build kept checkpoints; 24,999 history events), or a
+ * store error. */
+#define SFN_REDRIVE_PERIOD_MS (14LL * 24 * 3600 * 1000) /* api.md 9.2: within 14 days */
 int sfn_store_redrive(struct sfn_store *st, struct sfn_engine *eng, const char *arn,
                       const struct sfn_execution_options *opt, struct sfn_execution **out,
                       struct err *err);

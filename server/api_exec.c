@@ -245,6 +245,10 @@ void op_describe_execution(struct call *c)
         char *why = xasprintf("Execution is %s and cannot be redriven", x.status);
         json_object_set_new(o, "redriveStatusReason", json_string(why));
         free(why);
+    } else if (api_now_ms() - x.stop_ms > SFN_REDRIVE_PERIOD_MS) {
+        json_object_set_new(o, "redriveStatus", json_string("NOT_REDRIVABLE"));
+        json_object_set_new(o, "redriveStatusReason",
+                            json_string("Execution redrivable period exceeded"));
     } else {
         json_object_set_new(o, "redriveStatus", json_string("REDRIVABLE"));
     }

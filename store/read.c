@@ -295,8 +295,8 @@ int sfn_store_redrive(struct sfn_store *st, struct sfn_engine *eng, const char *
     if (st->eng != eng)
         return err_set(err, STORE_ERR, "attach the engine to the store before redriving");
     static const char sql[] =
-        "SELECT e.id, e.revision_id, r.definition, m.name, m.type, c.data, e.status, m.status "
-        "FROM executions e JOIN state_machine_revisions r ON r.id = e.revision_id "
+        "SELECT e.id, e.revision_id, r.definition, m.name, m.type, c.data, e.status, m.status, "
+        "e.stop_ms FROM executions e JOIN state_machine_revisions r ON r.id = e.revision_id "
         "JOIN state_machines m ON m.id = e.machine_id "
         "LEFT JOIN checkpoints c ON c.execution_id = e.id WHERE e.arn = ?1";
     sqlite3_stmt *s = NULL;
@@ -316,6 +316,8 @@ int sfn_store_redrive(struct sfn_store *st, struct sfn_engine *eng, const char *
         err_set(err, "ExecutionNotRedrivable", "Execution is %s and cannot be redriven", status);
     else if (strcmp(store_col_text(s, 4), "EXPRESS") == 0)
         err_set(err, "ExecutionNotRedrivable", "Execution cannot be redriven");
+    else if (store_wall_ms() - sqlite3_column_int64(s, 8) > SFN_REDRIVE_PERIOD_MS)
+        err_set(err, "ExecutionNotRedrivable", "Execution redrivable period exceeded");
     else if (mstatus != NULL && strcmp(mstatus, "DELETING") == 0)
         err_set(err, "ExecutionNotRedrivable", "State machine is in DELETING status");
     else if (sqlite3_column_type(s, 5) == SQLITE_NULL)

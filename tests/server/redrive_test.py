@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -180,6 +181,7 @@ class Worker:
         self.held = []
         self.decide = lambda n, i: ("hold", None)
         self.stop = False
+        self.busy = 0  # tasks received and not yet recorded in `handed`
         self.lock = threading.Lock()
         for n in names:
             threading.Thread(target=self.poll, args=(n,), daemon=True).start()
@@ -189,9 +191,15 @@ class Worker:
             try:
                 c = self.sfn
                 t = c.get_activity_task(activityArn=self.acts[name], workerName="w")
-                if not t.get("taskToken"):
-                    continue
-                inp = json.loads(t["input"])
+            except Exception:
+                time.sleep(0.1)  # the daemon restarts (kill -9) or stops
+                continue
+            if not t.get("taskToken"):
+                continue
+            with self.lock:
+                self.busy += 1
+            inp = json.loads(t["input"])
+            try:
                 what, val = self.decide(name, inp)
                 if what == "ok":
                     c.send_task_success(taskToken=t["taskToken"], output=json.dumps(val))
@@ -201,10 +209,12 @@ class Worker:
                 else:
                     with self.lock:
                         self.held.append(t["taskToken"])
+            except Exception:
+                pass  # the answer is lost with the daemon; the task was still handed out
+            finally:
                 with self.lock:
                     self.handed[name].append(inp)
-            except Exception:
-                time.sleep(0.1)  # the daemon restarts (kill -9) or stops
+                    self.busy -= 1
 
     def set(self, decide):
         self.decide = decide
@@ -213,6 +223,10 @@ class Worker:
         deadline = time.time() + timeout
         while not until() and time.time() < deadline:
             time.sleep(0.05)
+
+    def settle(self):
+        """Waits until every task received is recorded (the execution may end first)."""
+        self.wait(lambda: self.busy == 0, timeout=10)
 
     def take_held(self):
         with self.lock:
@@ -367,6 +381,7 @@ def test_redrive_task(d, sfn, w):
     w.set(lambda n, i: ("fail", "Flaky.Error"))
     ex = sfn.start_execution(stateMachineArn=arn, name="t1", input='{"n": 5}')["executionArn"]
     dsc = wait_status(sfn, ex, ("FAILED",))
+    w.settle()
     check(dsc["status"] == "FAILED" and dsc["error"] == "Flaky.Error" and
           dsc["redriveStatus"] == "REDRIVABLE" and dsc["redriveCount"] == 0,
           "redrive task: FAILED, REDRIVABLE (%r)" % dsc)
@@ -375,6 +390,7 @@ def test_redrive_task(d, sfn, w):
     r = sfn.redrive_execution(executionArn=ex)
     check("redriveDate" in r, "redrive task: redriveDate answered")
     dsc = wait_status(sfn, ex, ("SUCCEEDED", "FAILED"))
+    w.settle()
     out = json.loads(dsc.get("output") or "null")
     check(dsc["status"] == "SUCCEEDED" and dsc["executionArn"] == ex and
           dsc["redriveCount"] == 1 and "redriveDate" in dsc and "error" not in dsc,
@@ -414,10 +430,12 @@ def test_redrive_parallel(d, sfn, w):
     for tok in w.take_held():
         sfn.send_task_failure(taskToken=tok, error="Flaky.Error")
     dsc = wait_status(sfn, ex, ("FAILED",))
+    w.settle()
     check(dsc["status"] == "FAILED", "redrive parallel: FAILED first (%s)" % dsc["status"])
     w.set(lambda n, i: ("ok", {"b": 2}) if n == "rd-flaky" else ("ok", {"again": True}))
     sfn.redrive_execution(executionArn=ex)
     dsc = wait_status(sfn, ex, ("SUCCEEDED", "FAILED"))
+    w.settle()
     check(dsc["status"] == "SUCCEEDED" and json.loads(dsc["output"]) == [{"a": 1}, {"b": 2}],
           "redrive parallel: SUCCEEDED with the first branch's result reused (%r)"
           % dsc.get("output"))
@@ -448,12 +466,14 @@ def test_redrive_map(d, sfn, w):
     held = w.take_held()
     sfn.send_task_failure(taskToken=held[0], error="Item.Error")
     dsc = wait_status(sfn, ex, ("FAILED",))
+    w.settle()
     check(dsc["status"] == "FAILED" and dsc.get("error") == "Item.Error",
           "redrive map: FAILED first (%r)" % dsc.get("error"))
     n_before = len(w.handed["rd-item"])
     w.set(lambda n, i: ("ok", i * 10))
     sfn.redrive_execution(executionArn=ex)
     dsc = wait_status(sfn, ex, ("SUCCEEDED", "FAILED"))
+    w.settle()
     again = sorted(w.handed["rd-item"][n_before:])
     check(dsc["status"] == "SUCCEEDED" and json.loads(dsc["output"]) == [0, 10, 20, 30],
           "redrive map: SUCCEEDED with every result (%r)" % dsc.get("output"))
@@ -544,6 +564,7 @@ def test_tokens(d, sfn, w):
     w.set(lambda n, i: ("fail", "Once"))
     ex = sfn.start_execution(stateMachineArn=arn, name="k1")["executionArn"]
     wait_status(sfn, ex, ("FAILED",))
+    w.settle()
     w.set(lambda n, i: ("hold", None))
     n0 = len(w.handed["rd-flaky"])
     r1 = sfn.redrive_execution(executionArn=ex, clientToken="token-1")
@@ -599,8 +620,21 @@ def test_crash(db, log, d, sfn, w):
     ex = sfn.start_execution(stateMachineArn=arn, name="c1")["executionArn"]
     wait_status(sfn, ex, ("FAILED",))
     d.kill9()
+    # api.md 9.2: only within 14 days of the end (the record aged while sfnd is down)
+    old = EX_PREFIX + "rd-timeout:to1"
+    con = sqlite3.connect(db)
+    con.execute("UPDATE executions SET stop_ms = stop_ms - 15 * 86400000 WHERE arn = ?", (old,))
+    con.commit()
+    con.close()
     d = Daemon(db, free_port(), log)
     sfn = client(d)
+    dsc = sfn.describe_execution(executionArn=old)
+    code, msg = code_of(sfn.redrive_execution, executionArn=old)
+    check(dsc["redriveStatus"] == "NOT_REDRIVABLE" and
+          dsc.get("redriveStatusReason") == "Execution redrivable period exceeded" and
+          code == "ExecutionNotRedrivable" and msg == "Execution redrivable period exceeded",
+          "not redrivable after 14 days (%s %s, %s)" % (code, msg, dsc.get("redriveStatus")))
+    w.settle()
     w.set(lambda n, i: ("hold", None))
     w.sfn = short_poll(d)
     n0 = len(w.handed["rd-flaky"])
@@ -652,6 +686,7 @@ def test_cli(d, sfn, w):
     w.set(lambda n, i: ("fail", "Cli.Error"))
     ex = sfn.start_execution(stateMachineArn=arn, name="cli1")["executionArn"]
     wait_status(sfn, ex, ("FAILED",))
+    w.settle()
     w.set(lambda n, i: ("hold", None))
     n0 = len(w.handed["rd-flaky"])
     rc, out, err = aws("redrive-execution", "--execution-arn", ex)
@@ -689,8 +724,25 @@ def main():
         test_cli(d, sfn, w)
         d, sfn = test_crash(db, log, d, sfn, w)
         w.stop = True
+        # a sync call still running when the daemon stops: no answer, a clean exit
+        create(sfn, "sync-long", {"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": 600, "End": True}}}, "EXPRESS")
+        parked = {}
+
+        def park():
+            try:
+                parked["r"] = client(d).start_sync_execution(
+                    stateMachineArn=SM_PREFIX + "sync-long")
+            except Exception as e:
+                parked["e"] = e
+
+        t = threading.Thread(target=park)
+        t.start()
+        time.sleep(0.5)
         rc = d.term()
-        check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
+        t.join(30)
+        check(rc == 0 and "e" in parked, "SIGTERM with a sync call running: exit 0 (got %s), "
+              "the call is dropped (%r)" % (rc, parked))
     except Exception as e:  # a crash of the test is a failure, with its trace
         import traceback
         traceback.print_exc()
