@@ -116,6 +116,7 @@ static void on_sync_done(struct sfn_execution *ex, void *arg)
         server_reply(sc->req, 200, NULL, text, strlen(text), false);
         free(text);
     }
+    smap_del(&sc->api->running, sfn_execution_arn(ex));
     sync_call_free(sc);
     sfn_execution_free(ex);
 }
@@ -168,6 +169,8 @@ void op_start_sync_execution(struct call *c)
         err_clear(&err);
         return;
     }
+    /* tracked like the others: DeleteStateMachine stops it before its records go */
+    smap_put(&c->api->running, sfn_execution_arn(ex), ex);
     sc->next = es->syncs;
     if (es->syncs != NULL)
         es->syncs->prev = sc;

@@ -318,6 +318,25 @@ def test_sync(d, sfn):
     check(ok and len({r["executionArn"] for r in results.values()}) == 12,
           "sync: 12 concurrent calls each get their own execution's answer")
 
+    # DeleteStateMachine stops a sync execution before removing its records: it is answered
+    darn = create(sfn, "sync-deleted", {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 60, "End": True}}}, "EXPRESS")
+    got = {}
+
+    def doomed():
+        got["r"] = client(d).start_sync_execution(stateMachineArn=darn)
+
+    t = threading.Thread(target=doomed)
+    t.start()
+    time.sleep(0.3)
+    sfn.delete_state_machine(stateMachineArn=darn)
+    t.join(30)
+    r = got.get("r", {})
+    check(r.get("status") == "ABORTED" and r.get("error") == "States.Runtime",
+          "sync: DeleteStateMachine ends a running sync call, which is answered (%r)" % r)
+    check(sfn.describe_state_machine(stateMachineArn=arn)["name"] == "sync-pass",
+          "sync: the daemon goes on after the deletion")
+
     # api.md 1.2: botocore's default puts the request to host sync-127.0.0.1
     seen = {}
     dflt = boto3.client("stepfunctions", endpoint_url=d.url(), region_name="us-east-1",
