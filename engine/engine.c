@@ -706,12 +706,16 @@ static void uuid_v4(struct sfn_engine *eng, char out[37])
     out[j] = '\0';
 }
 
+#define EXPRESS_MAX_S 300 /* api.md 10: an Express execution lasts at most 5 minutes */
+
 static void on_exec_timeout(struct etimer *t)
 {
     struct sfn_execution *ex = container_of(t, struct sfn_execution, timeout);
     if (ex->status != SFN_RUNNING)
         return;
     /* asl.md 12: TIMED_OUT at exactly start + timeout, even mid-state; one event */
+    if (exec_redrivable(ex) && ex->redo == NULL)
+        ex->redo = frame_redo_json(ex->root);
     frame_abort(ex->root, false);
     ex->status = SFN_TIMED_OUT;
     ex->stop_ms = engine_now(ex->eng);
@@ -736,7 +740,11 @@ json_t *exec_context(struct sfn_execution *ex)
     json_object_set_new(c, "Name", json_string(ex->name));
     json_object_set_new(c, "RoleArn", json_string(ex->role_arn));
     if (ex->sm->m->type == ASL_STANDARD) /* asl.md 4.5: absent in synchronous Express runs */
-        json_object_set_new(c, "RedriveCount", json_integer(0));
+        json_object_set_new(c, "RedriveCount", json_integer(ex->redrive_count));
+    if (ex->redrive_ms > 0) {
+        asl_time_format_ms(ex->redrive_ms, ts, sizeof(ts));
+        json_object_set_new(c, "RedriveTime", json_string(ts));
+    }
     ex->ctx_execution = c;
     return c;
 }
@@ -796,8 +804,11 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
     e->data = json_incref(ex->input);
     e->details = json_pack("{s:s}", "roleArn", ex->role_arn);
     ex->root = frame_new(ex, NULL, FRAME_ROOT, 0, &m->m->top, json_incref(ex->input));
-    if (m->m->timeout_s > 0)
-        engine_timer_arm(eng, &ex->timeout, ex->start_ms + m->m->timeout_s * 1000);
+    int64_t limit = m->m->timeout_s;
+    if (m->type == SFN_EXPRESS && (limit <= 0 || limit > EXPRESS_MAX_S))
+        limit = EXPRESS_MAX_S;
+    if (limit > 0)
+        engine_timer_arm(eng, &ex->timeout, ex->start_ms + limit * 1000);
     engine_enqueue(eng, ex->root);
     return ex;
 }
@@ -808,6 +819,8 @@ static void execution_end(struct sfn_execution *ex, enum sfn_status status, enum
 {
     if (ex->status != SFN_RUNNING)
         return;
+    if (exec_redrivable(ex) && ex->redo == NULL)
+        ex->redo = frame_redo_json(ex->root); /* api.md 9.2: where a redrive resumes */
     frame_abort(ex->root, true);
     int64_t prev = type == EV_ExecutionAborted ? 0 : ex->root->last_event; /* api.md 7.4 */
     engine_timer_cancel(ex->eng, &ex->timeout);
@@ -874,6 +887,7 @@ void sfn_execution_free(struct sfn_execution *ex)
     json_decref(ex->input);
     json_decref(ex->output);
     json_decref(ex->ctx_execution);
+    json_decref(ex->redo);
     err_clear(&ex->err);
     free(ex->name);
     free(ex->arn);

@@ -105,6 +105,7 @@ void frame_free(struct frame *f)
     frame_visit_release(f);
     json_decref(f->input);
     json_decref(f->output);
+    json_decref(f->redo);
     err_clear(&f->err);
     free(f->retry_counts);
     free(f);
@@ -340,6 +341,10 @@ static void frame_goto(struct frame *f, int next, json_t *input_new, size_t inpu
 
 static void frame_finish(struct frame *f, json_t *output_new, struct err *err)
 {
+    /* api.md 9.2: a failed Parallel/Map keeps which children a redrive must redo (failure
+     * path only: nothing is taken on success) */
+    if (err != NULL && f->kids != NULL && f->redo == NULL && exec_redrivable(f->ex))
+        f->redo = frame_redo_json(f);
     frame_visit_release(f);
     f->phase = FR_DONE;
     if (err != NULL) {
@@ -515,6 +520,8 @@ static void exec_complete(struct sfn_execution *ex, struct frame *root)
     struct hevent *e;
     if (root->failed) {
         ex->status = SFN_FAILED;
+        if (exec_redrivable(ex))
+            ex->redo = frame_redo_json(root);
         err_copy(&ex->err, &root->err);
         e = hist_add(ex, EV_ExecutionFailed, root->last_event);
         e->has_error = true;
@@ -572,6 +579,12 @@ void frame_abort(struct frame *f, bool events)
     if (f == NULL)
         return;
     engine_dequeue(f->ex->eng, f);
+    if (f->phase != FR_DONE) {
+        f->aborted = true;
+        /* the children's positions, for a redrive, before they are freed */
+        if (f->kids != NULL && f->redo == NULL && f->ex->redo == NULL && exec_redrivable(f->ex))
+            f->redo = frame_redo_json(f);
+    }
     if (f->phase != FR_DONE && f->phase != FR_READY && ops_table[f->st->type]->abort != NULL)
         ops_table[f->st->type]->abort(f, events);
     frame_visit_release(f);

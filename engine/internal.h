@@ -141,6 +141,10 @@ struct frame {
     json_t *output;             /* owned */
     struct err err;
     bool failed;
+    bool aborted;               /* ended by frame_abort (not by its own states) */
+    json_t *redo;               /* snapshot.c: how to redrive this Parallel/Map frame, taken
+                                   before its children are freed on failure or abort (owned),
+                                   or NULL */
     /* run queue */
     struct frame *rq_next;
     struct frame *rq_prev;
@@ -194,6 +198,10 @@ struct sfn_execution {
     void *arg;
     bool releasing;             /* sfn_execution_release: detach tasks, do not cancel */
     bool done_pending;          /* ended; on_done not yet called */
+    json_t *redo;               /* FAILED/ABORTED/TIMED_OUT Standard execution: the frames to
+                                   resume on a redrive (snapshot.c's frame format), or NULL */
+    int64_t redrive_count;      /* RedriveExecution calls so far */
+    int64_t redrive_ms;         /* epoch ms of the last redrive, 0 = never */
     struct sfn_execution *done_next; /* engine's list of pending on_done calls */
 };
 
@@ -311,6 +319,15 @@ struct state_ops {
 
 extern const struct state_ops state_pass_ops, state_task_ops, state_choice_ops, state_wait_ops,
     state_succeed_ops, state_fail_ops, state_parallel_ops, state_map_ops;
+
+/* snapshot.c: redrive */
+/* Whether failures and aborts of `ex` keep what a redrive needs (Standard executions). */
+bool exec_redrivable(const struct sfn_execution *ex);
+/* The frame `f` as a redrive resumes it, in the checkpoint's frame format (new reference):
+ * a succeeded frame keeps its output; a failed, aborted or still running one re-enters its
+ * current state with that state's input; a Parallel/Map keeps its succeeded children and
+ * redoes the others. Call before the frame's children are freed. */
+json_t *frame_redo_json(const struct frame *f);
 
 /* state_task.c */
 void task_abandon(struct frame *f);

@@ -186,6 +186,12 @@ static json_t *snapshot(const struct sfn_execution *ex, bool with_history)
         json_object_set_new(o, "timeout_deadline", json_integer(ex->timeout.deadline));
     if (ex->root != NULL && ex->status == SFN_RUNNING)
         json_object_set_new(o, "root", frame_json(ex->root));
+    else if (ex->redo != NULL && ex->status != SFN_RUNNING)
+        json_object_set_new(o, "redo", json_incref(ex->redo));
+    if (ex->redrive_count > 0) {
+        json_object_set_new(o, "redrive_count", json_integer(ex->redrive_count));
+        json_object_set_new(o, "redrive_ms", json_integer(ex->redrive_ms));
+    }
     json_object_set_new(o, "n_events", json_integer((json_int_t)(ex->ev_base + ex->n_ev)));
     json_object_set_new(o, "clock_ms", json_integer(engine_now(ex->eng)));
     if (with_history) {
@@ -205,6 +211,101 @@ json_t *sfn_execution_snapshot(const struct sfn_execution *ex)
 json_t *sfn_execution_checkpoint(const struct sfn_execution *ex)
 {
     return snapshot(ex, false);
+}
+
+/* ---- redrive (api.md 9.2) ---- */
+
+bool exec_redrivable(const struct sfn_execution *ex)
+{
+    return ex->sm->type == SFN_STANDARD && !ex->releasing;
+}
+
+/* The frame re-entering its current state with that state's input: a failed state, an
+ * aborted one, or one still running when the execution was stopped or timed out. */
+static json_t *redo_reenter(const struct frame *f)
+{
+    return json_pack("{s:s,s:s,s:O,s:b,s:I,s:I,s:I,s:i,s:[]}", "state", f->st->name, "phase",
+                     "READY", "input", f->input != NULL ? f->input : json_null(), "entered", 0,
+                     "last_event", (json_int_t)f->last_event, "entered_event", (json_int_t)0,
+                     "entered_ms", (json_int_t)0, "retry_total", 0, "retry_counts");
+}
+
+/* A Parallel/Map with its children: the succeeded ones kept, the others redone. */
+static json_t *redo_children(const struct frame *f)
+{
+    json_t *o = redo_reenter(f);
+    json_object_set_new(o, "phase", json_string("CHILDREN"));
+    json_object_set_new(o, "entered", json_true());
+    json_object_set_new(o, "entered_event", json_integer(f->entered_event));
+    json_object_set_new(o, "entered_ms", json_integer(f->entered_ms));
+    if (f->eff_input != NULL)
+        json_object_set_new(o, "eff_input", json_incref(f->eff_input));
+    json_t *frames = json_array();
+    size_t running = 0;
+    for (size_t i = 0; i < f->n_kids; i++) {
+        const struct frame *kid = f->kids[i];
+        if (kid == NULL) { /* not started, or a Map iteration that succeeded (in results) */
+            json_array_append_new(frames, json_null());
+            continue;
+        }
+        json_t *kj = frame_redo_json(kid);
+        const char *phase = json_string_value(json_object_get(kj, "phase"));
+        /* a finished child not yet reported to its parent is reported again */
+        if (strcmp(phase, "DONE") != 0 || json_is_true(json_object_get(kj, "report")))
+            running++;
+        json_array_append_new(frames, kj);
+    }
+    if (running == 0 && f->kids_started == f->n_kids) {
+        /* it failed after its children (ResultSelector, ResultPath...): the state again */
+        json_decref(frames);
+        json_decref(o);
+        return redo_reenter(f);
+    }
+    if (running == 0 && f->kids_started == f->n_kids) {
+        /* it failed after its children (ResultSelector, ResultPath...): the state again */
+        json_decref(frames);
+        json_decref(o);
+        return redo_reenter(f);
+    }
+    json_t *k = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "started",
+                          (json_int_t)f->kids_started, "running", (json_int_t)running, "done",
+                          (json_int_t)f->kids_done, "failed", (json_int_t)0, "max_conc",
+                          (json_int_t)f->max_conc, "tolerated_count",
+                          (json_int_t)f->tolerated_count, "tolerated_pct", f->tolerated_pct,
+                          "started_event", (json_int_t)f->started_event);
+    if (items_derived(f))
+        json_object_set_new(k, "items_ref", json_string("items_path"));
+    else
+        json_object_set_new(k, "items", opt_ref(f->items));
+    json_object_set_new(k, "results", opt_ref(f->results));
+    json_object_set_new(k, "frames", frames);
+    json_object_set_new(o, "kids", k);
+    return o;
+}
+
+json_t *frame_redo_json(const struct frame *f)
+{
+    if (f->redo != NULL)
+        return json_incref(f->redo);
+    if (f->phase == FR_DONE && !f->failed && !f->aborted) {
+        json_t *o = frame_json(f); /* succeeded: its output is reused */
+        json_object_set_new(o, "report", json_boolean(f->queued));
+        return o;
+    }
+    if (f->kids != NULL)
+        return redo_children(f);
+    return redo_reenter(f);
+}
+
+/* The frames a redrive re-enters chain their next event from ExecutionRedriven. */
+static void redo_chain(json_t *j, int64_t event)
+{
+    const char *phase = json_string_value(json_object_get(j, "phase"));
+    if (phase != NULL && strcmp(phase, "READY") == 0)
+        json_object_set_new(j, "last_event", json_integer(event));
+    json_t *frames = json_object_get(json_object_get(j, "kids"), "frames");
+    for (size_t i = 0; i < json_array_size(frames); i++)
+        redo_chain(json_array_get(frames, i), event);
 }
 
 /* ---- restore ---- */
@@ -452,6 +553,8 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
     free(ex->arn);
     ex->arn = xstrdup(json_string_value(json_object_get(snap, "arn")));
     ex->stop_ms = json_integer_value(json_object_get(snap, "stop_ms"));
+    ex->redrive_count = json_integer_value(json_object_get(snap, "redrive_count"));
+    ex->redrive_ms = json_integer_value(json_object_get(snap, "redrive_ms"));
     struct rs r = {ex, NULL, err};
     json_t *evs = json_object_get(snap, "events");
     size_t n_events = json_is_integer(json_object_get(snap, "n_events"))
@@ -490,6 +593,7 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
             err_from_json(&ex->err, failed);
         if (ex->status == SFN_RUNNING)
             ex->status = SFN_FAILED;
+        ex->redo = take(snap, "redo");
         return ex;
     }
     ex->root = frame_restore(&r, NULL, FRAME_ROOT, 0, &m->m->top, root);
@@ -502,4 +606,57 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
     if (json_is_integer(td))
         engine_timer_arm(eng, &ex->timeout, json_integer_value(td));
     return ex;
+}
+
+struct sfn_execution *sfn_execution_redrive(struct sfn_engine *eng, struct sfn_machine *m,
+                                            json_t *checkpoint,
+                                            const struct sfn_execution_options *opt,
+                                            struct err *err)
+{
+    const char *status = json_string_value(json_object_get(checkpoint, "status"));
+    json_t *redo = json_object_get(checkpoint, "redo");
+    if (status == NULL || sfn_machine_type(m) != SFN_STANDARD)
+        return err_set(err, "ExecutionNotRedrivable", "Execution cannot be redriven"), NULL;
+    if (strcmp(status, "FAILED") != 0 && strcmp(status, "ABORTED") != 0 &&
+        strcmp(status, "TIMED_OUT") != 0)
+        return err_set(err, "ExecutionNotRedrivable", "Execution is %s and cannot be redriven",
+                       status),
+               NULL;
+    if (!json_is_object(redo))
+        return err_set(err, "ExecutionNotRedrivable",
+                       "Execution was started before the launch of RedriveExecution"),
+               NULL;
+    int64_t n_events = json_integer_value(json_object_get(checkpoint, "n_events"));
+    json_t *snap = json_copy(checkpoint); /* shallow: only its own members are replaced */
+    json_t *root = json_deep_copy(redo);
+    redo_chain(root, n_events + 1);
+    json_object_set_new(snap, "root", root);
+    json_object_del(snap, "redo");
+    json_object_del(snap, "failed");
+    json_object_del(snap, "output");
+    json_object_del(snap, "timeout_deadline");
+    json_object_set_new(snap, "status", json_string("RUNNING"));
+    json_object_set_new(snap, "stop_ms", json_integer(0));
+    struct sfn_execution *ex = sfn_execution_restore(eng, m, snap, opt, err);
+    json_decref(snap);
+    if (ex == NULL)
+        return NULL;
+    ex->redrive_count++;
+    ex->redrive_ms = engine_now(eng);
+    struct hevent *e = hist_add(ex, EV_ExecutionRedriven, n_events);
+    e->details = json_pack("{s:I}", "redriveCount", (json_int_t)ex->redrive_count);
+    /* TimeoutSeconds counts from the redrive: the original deadline has passed */
+    if (m->m->timeout_s > 0)
+        engine_timer_arm(eng, &ex->timeout, ex->redrive_ms + m->m->timeout_s * 1000);
+    return ex;
+}
+
+int64_t sfn_execution_redrive_count(const struct sfn_execution *ex)
+{
+    return ex->redrive_count;
+}
+
+int64_t sfn_execution_redrive_ms(const struct sfn_execution *ex)
+{
+    return ex->redrive_ms;
 }

@@ -252,8 +252,10 @@ static void map_on_child(struct frame *f, struct frame *kid)
         f->kids_done++;
         json_array_set(f->results, i, kid->output);
     }
-    f->kids[i] = NULL;
-    frame_free(kid);
+    if (!kid->failed || !exec_redrivable(f->ex)) {
+        f->kids[i] = NULL;
+        frame_free(kid);
+    } /* else kept (done) until the Map ends: a redrive runs the iteration again */
     /* MaxConcurrency 1: the next iteration chains from this one's last state event */
     int64_t prev = f->max_conc == 1 ? kid_last : f->started_event;
     if (fill(f, prev, &err) != 0) {

@@ -248,6 +248,26 @@ struct sfn_execution *sfn_execution_restore(struct sfn_engine *eng, struct sfn_m
                                             const struct sfn_execution_options *opt,
                                             struct err *err);
 
+/* ---- redrive (RedriveExecution, api.md 9.2) -------------------------------------------- */
+
+/* When a Standard execution ends FAILED, ABORTED or TIMED_OUT, its checkpoint
+ * (sfn_execution_checkpoint) keeps where to resume it: the states that failed or were
+ * stopped, with their inputs, and inside Parallel and inline Map the children that succeeded
+ * with their outputs. This takes such a checkpoint (borrowed) and continues the execution on
+ * machine `m` (the revision it ran): same ARN, ExecutionRedriven{redriveCount} appended to
+ * its history, status RUNNING, each failed or aborted state entered again with its original
+ * input; succeeded states, branches and iterations are not run again. The machine's
+ * TimeoutSeconds counts from the redrive. Returns the execution, or NULL with err set (name
+ * "ExecutionNotRedrivable" and AWS's message for another status or an Express machine). */
+struct sfn_execution *sfn_execution_redrive(struct sfn_engine *eng, struct sfn_machine *m,
+                                            json_t *checkpoint,
+                                            const struct sfn_execution_options *opt,
+                                            struct err *err);
+/* Number of redrives ($$.Execution.RedriveCount), and the last one's time (epoch ms, 0 =
+ * never; $$.Execution.RedriveTime). */
+int64_t sfn_execution_redrive_count(const struct sfn_execution *ex);
+int64_t sfn_execution_redrive_ms(const struct sfn_execution *ex);
+
 /* ---- persistence (the seam a store plugs into) ------------------------------------------ */
 
 struct sfn_persist_ops {
@@ -324,6 +344,18 @@ bool sfn_store_execution_exists(struct sfn_store *st, const char *arn);
  * or -1 with err set (nothing resumed). */
 int sfn_store_recover(struct sfn_store *st, struct sfn_engine *eng,
                       const struct sfn_execution_options *opt, size_t *count, struct err *err);
+/* RedriveExecution (api.md 9.2): continues the stored execution `arn` on `eng` (attached)
+ * with sfn_execution_redrive from the checkpoint kept when it ended; the store records it
+ * RUNNING again, with its redrive count and time, in the engine's next commit. Returns 0
+ * with *out the execution (owned by the engine), 1 when there is no such execution, or -1
+ * with err set: name "ExecutionNotRedrivable" with AWS's reason (not FAILED, ABORTED or
+ * TIMED_OUT; ended more than SFN_REDRIVE_PERIOD_MS ago; an Express machine; the machine is
+ * being deleted; ended before this build kept checkpoints; 24,999 history events), or a
+ * store error. */
+#define SFN_REDRIVE_PERIOD_MS (14LL * 24 * 3600 * 1000) /* api.md 9.2: within 14 days */
+int sfn_store_redrive(struct sfn_store *st, struct sfn_engine *eng, const char *arn,
+                      const struct sfn_execution_options *opt, struct sfn_execution **out,
+                      struct err *err);
 /* Closes the database (after the engine is freed or detached). */
 void sfn_store_close(struct sfn_store *st);
 
@@ -332,6 +364,8 @@ struct sfn_store_execution {
     const char *arn, *name, *machine_arn, *status, *error, *cause;
     const char *input, *output; /* JSON text or NULL */
     int64_t start_ms, stop_ms;  /* stop 0 while running */
+    int64_t redrive_count;      /* RedriveExecution calls (api.md 9.2) */
+    int64_t redrive_ms;         /* the last one's time, epoch ms; 0 = never redriven */
 };
 typedef int (*sfn_store_execution_fn)(const struct sfn_store_execution *e, void *arg);
 /* Calls fn for each execution (newest first), optionally only of machine `machine_name` and
@@ -381,10 +415,12 @@ long sfn_store_list_machines(struct sfn_store *st, const char *after_name, size_
                              sfn_store_machine_fn fn, void *arg, struct err *err);
 /* One page of the executions of the machine with ARN `machine_arn`, newest first (start time,
  * then recording order), optionally only with `status`, starting after the execution
- * `after_arn` (NULL = from the newest), at most `limit` (0 = all). Returns the number passed
- * to fn, -1 with err set, or -2 when `after_arn` is not an execution of that machine. */
+ * `after_arn` (NULL = from the newest), at most `limit` (0 = all); `redrive` "REDRIVEN" or
+ * "NOT_REDRIVEN" keeps only executions redriven at least once, or never (NULL = all). Returns
+ * the number passed to fn, -1 with err set, or -2 when `after_arn` is not an execution of
+ * that machine. */
 long sfn_store_page_executions(struct sfn_store *st, const char *machine_arn, const char *status,
-                               const char *after_arn, size_t limit, sfn_store_execution_fn fn,
+                               const char *redrive, const char *after_arn, size_t limit, sfn_store_execution_fn fn,
                                void *arg, struct err *err);
 /* sfn_store_recover, and fn is called with each execution it continues (so that the caller
  * can find it again, e.g. to stop it). Returns 0, or -1 with err set. */

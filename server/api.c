@@ -64,6 +64,11 @@ static const struct member m_validate[] = {
 static const struct member m_start[] = {
     STR("stateMachineArn", true, 1, 256), STR("name", false, 1, 80), PAYLOAD("input"),
     STR("traceHeader", false, 0, 256), END};
+static const struct member m_start_sync[] = {
+    STR("stateMachineArn", true, 1, 256), STR("name", false, 1, 80), PAYLOAD("input"),
+    STR("traceHeader", false, 0, 256), ENUM("includedData", e_included), END};
+static const struct member m_redrive[] = {
+    STR("executionArn", true, 1, 256), STR("clientToken", false, 1, 64), END};
 static const struct member m_describe_ex[] = {
     STR("executionArn", true, 1, 256), ENUM("includedData", e_included), END};
 static const struct member m_stop[] = {
@@ -113,6 +118,8 @@ static const struct op ops[] = {
     {"ListStateMachines", op_list_state_machines, m_list_sm},
     {"ValidateStateMachineDefinition", op_validate_definition, m_validate},
     {"StartExecution", op_start_execution, m_start},
+    {"StartSyncExecution", op_start_sync_execution, m_start_sync},
+    {"RedriveExecution", op_redrive_execution, m_redrive},
     {"DescribeExecution", op_describe_execution, m_describe_ex},
     {"StopExecution", op_stop_execution, m_stop},
     {"ListExecutions", op_list_executions, m_list_ex},
@@ -738,5 +745,6 @@ void api_free(struct api *api)
     smap_release(&api->tasks);
     smap_release(&api->callbacks);
     api_machine_release(api);
+    api_exec_release(api);
     free(api);
 }

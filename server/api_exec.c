@@ -16,6 +16,7 @@ struct exec_copy {
     bool found;
     char *arn, *name, *machine_arn, *status, *error, *cause, *input, *output;
     int64_t start_ms, stop_ms;
+    int64_t redrive_count, redrive_ms;
 };
 
 static char *dup_or_null(const char *s)
@@ -37,6 +38,8 @@ static int on_exec(const struct sfn_store_execution *e, void *arg)
     x->output = dup_or_null(e->output);
     x->start_ms = e->start_ms;
     x->stop_ms = e->stop_ms;
+    x->redrive_count = e->redrive_count;
+    x->redrive_ms = e->redrive_ms;
     return 0;
 }
 
@@ -91,8 +94,7 @@ static json_t *started_reply(const char *arn, int64_t start_ms)
     return o;
 }
 
-/* Parses StartExecution's input (api.md 6.1 step 3). New reference, or NULL answered. */
-static json_t *start_input(struct call *c)
+json_t *api_start_input(struct call *c)
 {
     json_t *v = json_object_get(c->in, "input");
     if (v == NULL)
@@ -182,7 +184,7 @@ void op_start_execution(struct call *c)
         free(scratch);
         return;
     }
-    json_t *input = start_input(c);
+    json_t *input = api_start_input(c);
     if (input == NULL) {
         free(scratch);
         return;
@@ -258,12 +260,18 @@ void op_describe_execution(struct call *c)
         if (x.cause != NULL)
             json_object_set_new(o, "cause", json_string(x.cause));
     }
-    json_object_set_new(o, "redriveCount", json_integer(0));
+    json_object_set_new(o, "redriveCount", json_integer(x.redrive_count));
+    if (x.redrive_ms > 0)
+        json_object_set_new(o, "redriveDate", api_time(x.redrive_ms));
     if (strcmp(x.status, "RUNNING") == 0 || succeeded) {
         json_object_set_new(o, "redriveStatus", json_string("NOT_REDRIVABLE"));
         char *why = xasprintf("Execution is %s and cannot be redriven", x.status);
         json_object_set_new(o, "redriveStatusReason", json_string(why));
         free(why);
+    } else if (api_now_ms() - x.stop_ms > SFN_REDRIVE_PERIOD_MS) {
+        json_object_set_new(o, "redriveStatus", json_string("NOT_REDRIVABLE"));
+        json_object_set_new(o, "redriveStatusReason",
+                            json_string("Execution redrivable period exceeded"));
     } else {
         json_object_set_new(o, "redriveStatus", json_string("REDRIVABLE"));
     }
@@ -315,7 +323,9 @@ static int on_list_exec(const struct sfn_store_execution *e, void *arg)
     json_object_set_new(o, "startDate", api_time(e->start_ms));
     if (e->stop_ms > 0)
         json_object_set_new(o, "stopDate", api_time(e->stop_ms));
-    json_object_set_new(o, "redriveCount", json_integer(0));
+    json_object_set_new(o, "redriveCount", json_integer(e->redrive_count));
+    if (e->redrive_ms > 0)
+        json_object_set_new(o, "redriveDate", api_time(e->redrive_ms));
     json_array_append_new(p->items, o);
     return 0;
 }
@@ -371,8 +381,7 @@ void op_list_executions(struct call *c)
     struct exec_page p = {json_array()};
     long got = 0;
     struct err err = ERR_INIT;
-    if (redrive == NULL || strcmp(redrive, "REDRIVEN") != 0) /* nothing is redriven yet */
-        got = sfn_store_page_executions(c->api->st, arn, status, after, size + 1, on_list_exec,
+    got = sfn_store_page_executions(c->api->st, arn, status, redrive, after, size + 1, on_list_exec,
                                         &p, &err);
     free(after);
     if (got == -2) {

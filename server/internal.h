@@ -47,6 +47,7 @@ struct api_machine {
 
 struct api_activity;
 struct api_deletion;
+struct api_exec_state;
 
 /* One Task attempt the API serves, found by its token: an activity task (queued for a
  * worker, or handed to one) or a .waitForTaskToken task. Owned by api->tasks; the engine's
@@ -78,6 +79,7 @@ struct api {
     bool shutting_down;     /* api_shutdown: no more long polls */
     uint64_t rng;           /* revisionIds */
     struct sfn_mock *mock;  /* sfnd --mock-config, or NULL (borrowed) */
+    struct api_exec_state *exec_state; /* api_sync.c: sync calls, redrive tokens; or NULL */
 };
 
 /* One request being answered. */
@@ -161,6 +163,20 @@ void op_describe_execution(struct call *c);
 void op_stop_execution(struct call *c);
 void op_list_executions(struct call *c);
 void op_get_execution_history(struct call *c);
+/* StartExecution's `input` member parsed (api.md 6.1 step 3). New reference, or NULL
+ * answered (InvalidExecutionInput). */
+json_t *api_start_input(struct call *c);
+
+/* api_sync.c */
+void op_start_sync_execution(struct call *c);
+/* RedriveExecution's client tokens: execution ARN -> struct redrive_tokens (owned, free()). */
+struct smap *api_redrive_tokens(struct api *api);
+/* Frees what the execution operations keep (after sfn_engine_free and the loop's last run):
+ * StartSyncExecution calls whose execution was released, redrive tokens. */
+void api_exec_release(struct api *api);
+
+/* api_redrive.c */
+void op_redrive_execution(struct call *c);
 
 /* api_activity.c */
 void op_create_activity(struct call *c);

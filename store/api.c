@@ -419,7 +419,7 @@ int sfn_store_find_execution(struct sfn_store *st, const char *arn, sfn_store_ex
 }
 
 long sfn_store_page_executions(struct sfn_store *st, const char *machine_arn, const char *status,
-                               const char *after_arn, size_t limit, sfn_store_execution_fn fn,
+                               const char *redrive, const char *after_arn, size_t limit, sfn_store_execution_fn fn,
                                void *arg, struct err *err)
 {
     int64_t after_start = 0, after_id = 0;
@@ -449,6 +449,7 @@ long sfn_store_page_executions(struct sfn_store *st, const char *machine_arn, co
     sqlite3_bind_int64(s, 4, after_start);
     sqlite3_bind_int64(s, 5, after_id);
     sqlite3_bind_int64(s, 6, limit > 0 ? (int64_t)limit : -1);
+    bind_text(s, 7, redrive);
     long n = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

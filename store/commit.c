@@ -159,6 +159,24 @@ static int insert_events(struct sfn_store *st, struct sfn_execution *ex, struct 
     return 0;
 }
 
+/* Whether the events to commit start with ExecutionRedriven (sfn_execution_redrive). */
+static bool redriven_now(struct sfn_execution *ex)
+{
+    size_t i = sfn_execution_history_committed(ex);
+    return i < sfn_execution_history_size(ex) &&
+           strcmp(sfn_execution_event_type(ex, i), "ExecutionRedriven") == 0;
+}
+
+/* A redriven execution's record is RUNNING again (api.md 9.2). */
+static int redrive_row(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
+{
+    sqlite3_stmt *s = store_stmt(st, ST_REDRIVE_EXEC);
+    sqlite3_bind_int64(s, 1, sfn_execution_persist_id(ex));
+    sqlite3_bind_int64(s, 2, sfn_execution_redrive_count(ex));
+    sqlite3_bind_int64(s, 3, sfn_execution_redrive_ms(ex));
+    return step_done(st, s, err, "cannot record a redrive");
+}
+
 static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
 {
     if (sfn_execution_persist_id(ex) == 0 && insert_execution(st, ex, err) != 0)
@@ -168,6 +186,9 @@ static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err
     int64_t id = sfn_execution_persist_id(ex);
     enum sfn_status status = sfn_execution_status(ex);
     if (status == SFN_RUNNING) {
+        if (sfn_execution_redrive_count(ex) > 0 && redriven_now(ex) &&
+            redrive_row(st, ex, err) != 0)
+            return -1;
         json_t *cp = sfn_execution_checkpoint(ex);
         sqlite3_stmt *s = store_stmt(st, ST_PUT_CHECKPOINT);
         sqlite3_bind_int64(s, 1, id);
@@ -187,6 +208,15 @@ static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err
     sqlite3_bind_int64(s, 6, sfn_execution_stop_ms(ex));
     if (step_done(st, s, err, "cannot record an execution") != 0)
         return -1;
+    if (status != SFN_SUCCEEDED && sfn_machine_type(sfn_execution_machine(ex)) == SFN_STANDARD) {
+        /* api.md 9.2: the last checkpoint, with where a redrive resumes */
+        json_t *cp = sfn_execution_checkpoint(ex);
+        s = store_stmt(st, ST_PUT_CHECKPOINT);
+        sqlite3_bind_int64(s, 1, id);
+        bind_json(st, s, 2, cp);
+        json_decref(cp);
+        return step_done(st, s, err, "cannot record a checkpoint");
+    }
     s = store_stmt(st, ST_DEL_CHECKPOINT);
     sqlite3_bind_int64(s, 1, id);
     return step_done(st, s, err, "cannot record an execution");

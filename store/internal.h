@@ -12,7 +12,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_APPLICATION_ID 0x73666e64 /* "sfnd" */
 #define STORE_ERR "States.Runtime"      /* err name of store failures */
 
@@ -25,6 +25,7 @@ enum {
     ST_PUT_CHECKPOINT,
     ST_END_EXEC,
     ST_DEL_CHECKPOINT,
+    ST_REDRIVE_EXEC,
     ST_EVENTS_COUNT,
     ST_FIND_MACHINE,
     ST_INS_MACHINE,
@@ -72,7 +73,7 @@ struct sfn_store {
 /* The columns store_emit_execution reads, in its order. */
 #define STORE_EXEC_COLS                                                                       \
     "SELECT e.arn, e.name, m.arn, e.status, e.error, e.cause, e.input, e.output, e.start_ms, " \
-    "e.stop_ms FROM executions e JOIN state_machines m ON m.id = e.machine_id "
+    "e.stop_ms, e.redrive_count, e.redrive_ms FROM executions e JOIN state_machines m ON m.id = e.machine_id "
 
 /* Column i as text (NULL for NULL). */
 const char *store_col_text(sqlite3_stmt *s, int i);

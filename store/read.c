@@ -156,6 +156,8 @@ int store_emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg)
         .output = store_col_text(s, 7),
         .start_ms = sqlite3_column_int64(s, 8),
         .stop_ms = sqlite3_column_int64(s, 9),
+        .redrive_count = sqlite3_column_int64(s, 10),
+        .redrive_ms = sqlite3_column_int64(s, 11),
     };
     return fn(&e, arg);
 }
@@ -281,4 +283,77 @@ long sfn_store_history(struct sfn_store *st, const char *arn, int64_t after_id, 
     }
     sqlite3_finalize(s);
     return total;
+}
+
+/* ---- redrive (api.md 9.2) ---- */
+
+int sfn_store_redrive(struct sfn_store *st, struct sfn_engine *eng, const char *arn,
+                      const struct sfn_execution_options *opt, struct sfn_execution **out,
+                      struct err *err)
+{
+    *out = NULL;
+    if (st->eng != eng)
+        return err_set(err, STORE_ERR, "attach the engine to the store before redriving");
+    static const char sql[] =
+        "SELECT e.id, e.revision_id, r.definition, m.name, m.type, c.data, e.status, m.status, "
+        "e.stop_ms FROM executions e JOIN state_machine_revisions r ON r.id = e.revision_id "
+        "JOIN state_machines m ON m.id = e.machine_id "
+        "LEFT JOIN checkpoints c ON c.execution_id = e.id WHERE e.arn = ?1";
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_db_err(st, err, "cannot be read");
+    sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return rc == SQLITE_DONE ? 1 : store_db_err(st, err, "cannot be read");
+    }
+    const char *status = store_col_text(s, 6);
+    const char *mstatus = store_col_text(s, 7);
+    /* api.md 6.3: the reasons AWS gives */
+    if (strcmp(status, "FAILED") != 0 && strcmp(status, "ABORTED") != 0 &&
+        strcmp(status, "TIMED_OUT") != 0)
+        err_set(err, "ExecutionNotRedrivable", "Execution is %s and cannot be redriven", status);
+    else if (strcmp(store_col_text(s, 4), "EXPRESS") == 0)
+        err_set(err, "ExecutionNotRedrivable", "Execution cannot be redriven");
+    else if (store_wall_ms() - sqlite3_column_int64(s, 8) > SFN_REDRIVE_PERIOD_MS)
+        err_set(err, "ExecutionNotRedrivable", "Execution redrivable period exceeded");
+    else if (mstatus != NULL && strcmp(mstatus, "DELETING") == 0)
+        err_set(err, "ExecutionNotRedrivable", "State machine is in DELETING status");
+    else if (sqlite3_column_type(s, 5) == SQLITE_NULL)
+        err_set(err, "ExecutionNotRedrivable",
+                "Execution was started before the launch of RedriveExecution");
+    json_t *cp = NULL;
+    if (!err->set) {
+        json_error_t jerr;
+        cp = json_loadb((const char *)sqlite3_column_blob(s, 5),
+                        (size_t)sqlite3_column_bytes(s, 5), JSON_DECODE_ANY, &jerr);
+        if (cp == NULL)
+            err_set(err, STORE_ERR, "the store '%s' holds an unreadable checkpoint for '%s': %s",
+                    st->path, arn, jerr.text);
+        else if (json_integer_value(json_object_get(cp, "n_events")) >= 24999)
+            err_set(err, "ExecutionNotRedrivable", "Execution history event limit exceeded");
+    }
+    struct sfn_machine *m = NULL;
+    if (!err->set) {
+        m = sfn_machine_compile(eng, (const char *)sqlite3_column_blob(s, 2),
+                                (size_t)sqlite3_column_bytes(s, 2), store_col_text(s, 3),
+                                SFN_STANDARD, err);
+        if (m != NULL)
+            sfn_machine_set_persist_id(m, sqlite3_column_int64(s, 1));
+    }
+    int64_t id = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (m != NULL) {
+        struct sfn_execution_options o = {0};
+        if (opt != NULL)
+            o = *opt;
+        o.name = NULL;
+        *out = sfn_execution_redrive(eng, m, cp, &o, err);
+        if (*out != NULL)
+            sfn_execution_set_persist_id(*out, id);
+        sfn_machine_free(m);
+    }
+    json_decref(cp);
+    return *out != NULL ? 0 : -1;
 }

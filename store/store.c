@@ -86,6 +86,11 @@ static const char *const migrations[] = {
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY (resource_arn, key)"
     ") WITHOUT ROWID;",
+    /* 3: RedriveExecution (api.md 9.2): how often an execution was redriven and when last.
+     * What a redrive resumes is the checkpoint, kept when a Standard execution ends FAILED,
+     * ABORTED or TIMED_OUT (with its "redo" frames) instead of being deleted. */
+    "ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE executions ADD COLUMN redrive_ms INTEGER;",
 };
 
 /* The API's reads of a state machine and its current (or an execution's) revision; the
@@ -108,6 +113,9 @@ static const char *const statements[ST_COUNT] = {
     [ST_PUT_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints (execution_id, data) VALUES (?1, ?2)",
     [ST_END_EXEC] = "UPDATE executions SET status = ?2, output = ?3, error = ?4, cause = ?5, "
                     "stop_ms = ?6 WHERE id = ?1",
+    [ST_REDRIVE_EXEC] = "UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, "
+                        "cause = NULL, stop_ms = NULL, redrive_count = ?2, redrive_ms = ?3 "
+                        "WHERE id = ?1",
     [ST_DEL_CHECKPOINT] = "DELETE FROM checkpoints WHERE execution_id = ?1",
     [ST_EVENTS_COUNT] = "SELECT count(*) FROM history WHERE execution_id = ?1",
     [ST_FIND_MACHINE] = "SELECT id, revision_id FROM state_machines WHERE name = ?1",
@@ -140,6 +148,7 @@ static const char *const statements[ST_COUNT] = {
                        "ON m.id = e.machine_id WHERE e.arn = ?1 AND m.arn = ?2",
     [ST_EXEC_PAGE] = STORE_EXEC_COLS
         "WHERE m.arn = ?1 AND (?2 IS NULL OR e.status = ?2) "
+        "AND (?7 IS NULL OR (?7 = 'REDRIVEN') = (e.redrive_count > 0)) "
         "AND (?3 = 0 OR e.start_ms < ?4 OR (e.start_ms = ?4 AND e.id < ?5)) "
         "ORDER BY e.start_ms DESC, e.id DESC LIMIT ?6",
     [ST_INS_ACTIVITY] = "INSERT OR IGNORE INTO activities (name, arn, created_ms, encryption) "

@@ -778,7 +778,7 @@ def test_migration(d, db):
         rc = d.term()
     check(rc == 0, "migration: SIGTERM exit 0")
     con = sqlite3.connect(db)
-    check(con.execute("PRAGMA user_version").fetchone()[0] == 2, "migration: now version 2")
+    check(con.execute("PRAGMA user_version").fetchone()[0] == 3, "migration: now version 3")
     con.close()
 
 
@@ -949,8 +949,8 @@ def test_bad_requests(d, sfn):
         ("versionDescription without publish", "AWSStepFunctions.CreateStateMachine",
          json.dumps({"name": "v", "definition": PASS_DEF, "roleArn": ROLE,
                      "versionDescription": "v1"}), "ValidationException"),
-        ("not implemented yet: RedriveExecution", "AWSStepFunctions.RedriveExecution",
-         json.dumps({"executionArn": EX_PREFIX + "hello:order-1"}), "UnknownOperationException"),
+        ("RedriveExecution of a SUCCEEDED execution", "AWSStepFunctions.RedriveExecution",
+         json.dumps({"executionArn": EX_PREFIX + "hello:order-1"}), "ExecutionNotRedrivable"),
         ("SendTaskSuccess without output", "AWSStepFunctions.SendTaskSuccess",
          json.dumps({"taskToken": "0123456789abcdef-2-0"}), "ValidationException"),
         ("tags that are not a list", "AWSStepFunctions.TagResource",
