@@ -136,12 +136,15 @@ def log_matches(want, got, where, errors):
 
 def base_env(fake, extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")
-           and not k.startswith("SFN_POLL_")}
+           and not k.startswith("SFN_POLL_") and not k.startswith("SFN_RATE_")}
     env.update({
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_ENDPOINT_URL": fake.url,
-        "SFN_POLL_ATHENA": "50", "SFN_POLL_EMR_SERVERLESS": "50",
+        "SFN_POLL_ATHENA": "50", "SFN_POLL_EMR_SERVERLESS": "50", "SFN_POLL_EMR": "50",
+        "SFN_POLL_EMR_CONTAINERS": "50",
+        # EMR's default quota (0.5 calls/s, man/sfn-aws.7) would make each case take minutes
+        "SFN_RATE_EMR": "unlimited",
     })
     env.update(extra or {})
     return env
