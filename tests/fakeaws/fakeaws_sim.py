@@ -62,6 +62,11 @@ def not_found(service, what):
     return ApiError(404, "ResourceNotFoundException", "%s does not exist." % what)
 
 
+def iso(t):
+    """EMR on EKS timestamps: ISO-8601 strings on the wire (timestampFormat iso8601)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
 def new_id(prefix, n=13):
     return prefix + uuid.uuid4().hex[:n].upper()
 
@@ -392,7 +397,7 @@ class Sim:
             "id": v.fields["id"], "name": v.fields["name"], "state": v.state,
             "arn": "arn:aws:emr-containers:%s:%s:/virtualclusters/%s" % (
                 REGION, ACCOUNT, v.fields["id"]),
-            "containerProvider": v.fields["provider"], "createdAt": v.created,
+            "containerProvider": v.fields["provider"], "createdAt": iso(v.created),
             "tags": v.fields["tags"]}}
 
     def emr_containers_DeleteVirtualCluster(self, p):
@@ -434,12 +439,12 @@ class Sim:
                "state": st, "clientToken": q.get("clientToken"),
                "executionRoleArn": q.get("executionRoleArn"),
                "releaseLabel": q.get("releaseLabel"), "jobDriver": q.get("jobDriver"),
-               "createdAt": j.created, "createdBy": "arn:aws:iam::%s:root" % ACCOUNT}
+               "createdAt": iso(j.created), "createdBy": "arn:aws:iam::%s:root" % ACCOUNT}
         if st == "FAILED":
             run["failureReason"] = "USER_ERROR"
             run["stateDetails"] = "Job failed with exit code 1"
         if j.done():
-            run["finishedAt"] = j.ended or time.time()
+            run["finishedAt"] = iso(j.ended or time.time())
         return {"jobRun": run}
 
     def emr_containers_CancelJobRun(self, p):
