@@ -16,6 +16,8 @@ A case holds:
                               with --db, SIGKILL once the fake has processed N such calls, post
                               "script", then `sfn resume`),
                      "result": the --result object (status, output | error, cause),
+                     "rejected": instead of "result": `sfn run` refuses the definition (exit
+                                 2) with this diagnostic in its message,
                      "events": the history's event types (optional),
                      "log": what the fake's /__fake/log must show (optional)}
 
@@ -182,6 +184,16 @@ def run_case(fake, case):
     if crash is None:
         p = subprocess.run([SFN, "run"] + args + ["--result", "--events"], env=env,
                            capture_output=True, timeout=TIMEOUT)
+        if "rejected" in exp:
+            said = p.stderr.decode()
+            if p.returncode != 2:
+                errors.append("sfn run exited %d, not 2" % p.returncode)
+            if exp["rejected"] not in said:
+                errors.append("sfn run said %r, without %r" % (said, exp["rejected"]))
+            log = fake.log()
+            if log.get("requests"):
+                errors.append("the fake got %d requests" % log["requests"])
+            return errors
         if p.returncode != 0:
             errors.append("sfn run exited %d: %s" % (p.returncode, p.stderr.decode()[-2000:]))
             return errors
