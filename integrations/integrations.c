@@ -813,12 +813,25 @@ static int action_find(const struct integ_service *s, const char *arn,
     return -1;
 }
 
+/* ASL Credentials (asl.md §10.2) asks for a role per task; the transport has no STS. */
+static bool credentials_ignored(void)
+{
+    const char *v = getenv("SFN_IGNORE_TASK_CREDENTIALS");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 static int task_begin(struct svc_reg *r, struct sfn_task *t, bool resume, struct err *err)
 {
     const struct integ_action *act = NULL;
     bool sync = false;
     if (action_find(r->svc, sfn_task_resource(t), &act, &sync, err) != 0)
         return -1;
+    if (sfn_task_has_credentials(t) && !credentials_ignored())
+        return err_set(err, ASL_ERR_RUNTIME,
+                       "the Task's Credentials field is not supported: the integrations cannot "
+                       "assume a role and call %s with the AWS configuration's credentials only "
+                       "(set SFN_IGNORE_TASK_CREDENTIALS=1 to do so anyway)",
+                       r->svc->title);
     if (r->in->closing || aws_setup(r, err) != 0)
         return r->in->closing ? err_set(err, ASL_ERR_RUNTIME, "the integrations are closed")
                               : -1;
