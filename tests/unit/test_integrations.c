@@ -129,7 +129,8 @@ static void request_block(const struct tl_block *b, void *arg)
     (void)arg;
     char w[4][128];
     const char *rest = b->n >= 3 ? words(b->lines[0], w, 3) : NULL;
-    if (rest == NULL || service_named(w[1]) == NULL || op_named(service_named(w[1]), w[2]) == NULL) {
+    if (rest == NULL || service_named(w[1]) == NULL ||
+        op_named(service_named(w[1]), w[2]) == NULL) {
         tl_check(&T, false, where(b), "malformed block");
         return;
     }
