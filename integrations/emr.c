@@ -340,6 +340,19 @@ static const struct integ_lookup reconcile_cluster = {
     .checked = checked_cluster,
 };
 
+/* addStep.sync: the waiting steps of one cluster are asked about with one ListSteps (its
+ * StepIds filter takes a few ids; 10 is assumed [UNVERIFIED]) */
+static const struct integ_batch batch_steps = {
+    .op = &op_list_steps,
+    .group = "ClusterId",
+    .id = "StepId",
+    .ids = "StepIds",
+    .items = "Steps",
+    .item_id = "Id",
+    .wrap = "Step",
+    .max = 10,
+};
+
 /* ---- the actions (§2.4, §9) ---- */
 
 static const char *const cluster_job[] = {"ClusterId", NULL};
@@ -403,6 +416,7 @@ static const struct integ_action actions[] = {
         .merge_final = true, /* [UNVERIFIED] {"StepId", "Step"} */
         .cancel = &op_cancel_steps,
         .reconcile = &reconcile_step,
+        .batch = &batch_steps,
     },
     {
         .name = "cancelStep",

@@ -55,7 +55,11 @@ static const char *const throttle_codes[] = {
 };
 
 /* One service on one engine: the `arg` of its resource handlers. */
+struct itask;
+
 struct svc_reg {
+    struct itask *waiting;           /* .sync tasks of batched actions whose poll timer is
+                                        armed (a list through itask.wnext) */
     struct sfn_integrations *in;
     const struct integ_service *svc;
     struct sfn_poll_cadence cadence; /* resolved */
@@ -113,7 +117,48 @@ struct itask {
     json_t *lk_check;           /* requests about candidates (own array), or NULL */
     size_t lk_next;             /* the next candidate to ask about */
     unsigned lk_pages;          /* pages read so far */
+    /* coalesced polls (integ_batch) */
+    struct itask *wnext, *wprev; /* in reg->waiting */
+    bool in_waiting;             /* linked in reg->waiting */
+    struct batch *batch;         /* the shared call this task waits on, or NULL */
+    bool final_poll;             /* the batch saw a terminal state: the next poll is this
+                                    task's own, at once */
 };
+
+#define BATCH_MAX 64 /* tasks one shared call answers (an API page is at least 50 items) */
+
+/* One call polling several tasks' jobs (integ_batch); freed when it answers. */
+struct batch {
+    size_t n;
+    struct itask *members[BATCH_MAX]; /* NULL: let go while the call was in flight */
+};
+
+static void waiting_add(struct itask *it)
+{
+    struct svc_reg *r = it->reg;
+    if (it->in_waiting)
+        return;
+    it->wprev = NULL;
+    it->wnext = r->waiting;
+    if (r->waiting != NULL)
+        r->waiting->wprev = it;
+    r->waiting = it;
+    it->in_waiting = true;
+}
+
+static void waiting_remove(struct itask *it)
+{
+    if (!it->in_waiting)
+        return;
+    if (it->wprev != NULL)
+        it->wprev->wnext = it->wnext;
+    else
+        it->reg->waiting = it->wnext;
+    if (it->wnext != NULL)
+        it->wnext->wprev = it->wprev;
+    it->wnext = it->wprev = NULL;
+    it->in_waiting = false;
+}
 
 static void itask_set_state(struct itask *it, enum itask_state to)
 {
@@ -161,6 +206,7 @@ static void on_itask_closed(uv_handle_t *h)
 
 static void itask_close(struct itask *it)
 {
+    waiting_remove(it);
     if (it->t != NULL)
         sfn_task_set_data(it->t, NULL);
     it->t = NULL;
@@ -373,6 +419,8 @@ static void poll_schedule(struct itask *it)
         delay = cap > base ? cap : base;
     itask_set_state(it, IT_WAITING);
     uv_timer_start(&it->timer, on_poll_timer, delay, 0);
+    if (it->act->batch != NULL)
+        waiting_add(it);
 }
 
 /* The .sync result from the last poll's answer (`final`, borrowed, may be NULL): that answer
@@ -432,6 +480,10 @@ static bool poll_failed(struct itask *it, const struct aws_http_result *res)
     return true;
 }
 
+/* One poll answered (`reply`, results' naming, borrowed) or failed (`res`): ends the task or
+ * schedules the next poll. */
+static void poll_answered(struct itask *it, const struct aws_http_result *res, json_t *reply);
+
 static void on_poll_done(struct aws_http_call *call, const struct aws_http_result *res,
                          void *arg)
 {
@@ -442,9 +494,21 @@ static void on_poll_done(struct aws_http_call *call, const struct aws_http_resul
         itask_left(it);
         return;
     }
+    json_t *reply = NULL;
+    if (!res->err->set) {
+        json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
+        reply = integ_reply_from_wire(it->reg->svc, doc);
+        json_decref(doc);
+    }
+    poll_answered(it, res, reply);
+    json_decref(reply);
+}
+
+static void poll_answered(struct itask *it, const struct aws_http_result *res, json_t *reply)
+{
     const struct integ_service *s = it->reg->svc;
     struct err err = ERR_INIT;
-    if (res->err->set) {
+    if (reply == NULL) {
         if (it->act->gone_code != NULL && res->error_code != NULL &&
             strcmp(res->error_code, it->act->gone_code) == 0) {
             json_t *result = sync_result(it, NULL);
@@ -463,9 +527,6 @@ static void on_poll_done(struct aws_http_call *call, const struct aws_http_resul
         it->slow++; /* answered after retries: the service is under pressure */
     else if (it->slow > 0)
         it->slow--;
-    json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
-    json_t *reply = integ_reply_from_wire(s, doc);
-    json_decref(doc);
     const char *state = json_string_value(integ_path_get(reply, it->act->state_path));
     if (integ_list_has(it->act->succeeded, state)) {
         json_t *result = sync_result(it, reply);
@@ -480,11 +541,140 @@ static void on_poll_done(struct aws_http_call *call, const struct aws_http_resul
     } else {
         poll_schedule(it);
     }
+}
+
+/* ---- coalesced polls (integ_batch) ---- */
+
+static void on_batch_done(struct aws_http_call *call, const struct aws_http_result *res,
+                          void *arg)
+{
+    struct batch *b = arg;
+    (void)call;
+    json_t *reply = NULL;
+    json_t *items = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        struct itask *m = b->members[i];
+        if (m == NULL)
+            continue;
+        m->batch = NULL;
+        if (m->t == NULL) {
+            itask_left(m);
+            continue;
+        }
+        const struct integ_batch *bt = m->act->batch;
+        if (reply == NULL && !res->err->set) {
+            json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
+            reply = integ_reply_from_wire(m->reg->svc, doc != NULL ? doc : json_object());
+            json_decref(doc);
+            items = json_object_get(reply, bt->items);
+        }
+        if (res->err->set) {
+            /* asked on its own next time: an error of its own fails it, this one does not */
+            m->final_poll = true;
+            if (is_throttle(res))
+                m->slow++;
+            poll_schedule(m);
+            continue;
+        }
+        const char *id = json_string_value(json_object_get(m->job, bt->id));
+        json_t *item = NULL;
+        size_t k;
+        json_t *e;
+        json_array_foreach(items, k, e) {
+            const char *eid = json_string_value(json_object_get(e, bt->item_id));
+            if (eid != NULL && id != NULL && strcmp(eid, id) == 0)
+                item = e;
+        }
+        json_t *as_poll = json_pack("{s:O?}", bt->wrap, item);
+        const char *state = json_string_value(integ_path_get(as_poll, m->act->state_path));
+        json_decref(as_poll);
+        if (item == NULL || integ_list_has(m->act->succeeded, state) ||
+            integ_list_has(m->act->failed, state)) {
+            /* ended (or not listed): its own poll, at once, gives the final answer */
+            m->final_poll = true;
+            itask_set_state(m, IT_WAITING);
+            uv_timer_start(&m->timer, on_poll_timer, 0, 0);
+        } else {
+            m->failures = 0;
+            if (m->slow > 0)
+                m->slow--;
+            poll_schedule(m);
+        }
+    }
     json_decref(reply);
+    free(b);
+}
+
+/* Polls `it` together with the waiting tasks of its group, in one call. Returns false (nothing
+ * done) when no other task waits on the group or the call cannot be sent. */
+static bool batch_send(struct itask *it)
+{
+    const struct integ_batch *bt = it->act->batch;
+    json_t *group = json_object_get(it->job, bt->group);
+    struct itask *with[BATCH_MAX];
+    size_t n = 0;
+    with[n++] = it;
+    for (struct itask *o = it->reg->waiting; o != NULL && n < bt->max && n < BATCH_MAX;
+         o = o->wnext) {
+        if (o != it && o->act == it->act && !o->final_poll &&
+            json_equal(json_object_get(o->job, bt->group), group))
+            with[n++] = o;
+    }
+    if (n < 2)
+        return false;
+    json_t *ids = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append(ids, json_object_get(with[i]->job, bt->id));
+    json_t *req = json_pack("{s:O, s:o}", bt->group, group, bt->ids, ids);
+    struct err err = ERR_INIT;
+    struct svc_reg *r = it->reg;
+    json_t *wire = integ_op_wire(r->svc, bt->op, req, NULL, &err);
+    json_decref(req);
+    struct aws_request rq;
+    if (wire == NULL || r->in->closing ||
+        integ_request_build(r->svc, bt->op, wire, r->ep.host, &rq, &err) != 0) {
+        json_decref(wire);
+        err_clear(&err);
+        return false;
+    }
+    json_decref(wire);
+    struct batch *b = xcalloc(1, sizeof(*b));
+    struct aws_http_call *call = aws_http_send(r->in->http, r->svc->aws,
+                                               aws_config_region(r->in->cfg), &r->ep, &rq,
+                                               on_batch_done, b, &err);
+    if (call == NULL) {
+        free(b);
+        err_clear(&err);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct itask *m = with[i];
+        waiting_remove(m);
+        uv_timer_stop(&m->timer);
+        m->batch = b;
+        itask_set_state(m, IT_POLLING);
+        b->members[b->n++] = m;
+    }
+    return true;
+}
+
+/* Takes `it` out of the shared call it waits on (the call goes on for the others). */
+static void batch_leave(struct itask *it)
+{
+    struct batch *b = it->batch;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->members[i] == it)
+            b->members[i] = NULL;
+    }
+    it->batch = NULL;
 }
 
 static void poll_send(struct itask *it)
 {
+    waiting_remove(it);
+    if (it->act->batch != NULL && !it->final_poll && batch_send(it))
+        return;
+    it->final_poll = false;
     struct err err = ERR_INIT;
     json_t *wire = job_wire(it, it->act->poll, &err);
     int rc = wire != NULL ? itask_send(it, it->act->poll, wire, on_poll_done, &err) : -1;
@@ -913,11 +1103,18 @@ static void let_go(struct sfn_task *t, bool abort_job)
         itask_set_state(it, IT_LEFT);
         break;
     case IT_POLLING:
+        if (it->batch != NULL) { /* a shared call: the others still wait on it */
+            batch_leave(it);
+            itask_set_state(it, IT_LEFT);
+            itask_left(it);
+            break;
+        }
         aws_http_call_cancel(it->call);
         itask_set_state(it, IT_LEFT);
         break;
     case IT_WAITING:
         uv_timer_stop(&it->timer);
+        waiting_remove(it);
         itask_left(it);
         break;
     case IT_LEFT:

@@ -61,6 +61,21 @@ enum integ_pattern {
     INTEG_SYNC = 2, /* .sync: call, then poll until the job reaches a terminal state */
 };
 
+/* Several .sync jobs of one group asked about with one call, where the API lists them (EMR:
+ * the steps of one cluster with one ListSteps instead of a DescribeStep each). An item of the
+ * answer stands for a poll's answer; a job found in a terminal state is asked about alone
+ * once more, so that its result and cause are the poll's own answer. */
+struct integ_batch {
+    const struct integ_op *op; /* the listing call: "ListSteps" */
+    const char *group;         /* the job member the jobs share: "ClusterId" */
+    const char *id;            /* the job member telling them apart: "StepId" */
+    const char *ids;           /* the request member listing the ids: "StepIds" */
+    const char *items;         /* the answer's list: "Steps" */
+    const char *item_id;       /* an item's id member: "Id" */
+    const char *wrap;          /* an item stands for the poll's answer under this name: "Step" */
+    size_t max;                /* ids per call */
+};
+
 /* One action of a service: arn:aws:states:::<service>:<name>[.sync]. Member lists are
  * PascalCase (as in ASL Parameters and in results) and NULL-ended. */
 struct integ_action {
@@ -99,6 +114,7 @@ struct integ_action {
                                        of the last answer (EMR on EKS: the JobRun, flattened);
                                        NULL: see final_result */
     const struct integ_lookup *resolve;   /* before the call: finds its parameters */
+    const struct integ_batch *batch;      /* .sync: polls coalesced per group; NULL: none */
     const struct integ_lookup *reconcile; /* restarted before the job was known, and the API
                                              has no idempotency token: finds the job the first
                                              call made, else the call is made again */

@@ -288,7 +288,9 @@ class Sim:
                 "Status": status}
 
     def emr_ListSteps(self, p):
-        """Newest first, 2 a page (small pages, so that tests cross pages)."""
+        """Newest first, 2 a page (small pages, so that tests cross pages; 50 with StepIds, as
+        EMR pages); each step listed
+        moves along its life cycle as with DescribeStep."""
         c = self.get("emr", p["ClusterId"], "emr_cluster", "Cluster id '%s'" % p["ClusterId"])
         steps = [self.res[sid] for sid in reversed(c.fields["steps"])]
         if p.get("StepStates"):
@@ -296,9 +298,12 @@ class Sim:
         if p.get("StepIds"):
             steps = [s for s in steps if s.fields["id"] in p["StepIds"]]
         start = int(p.get("Marker") or 0)
-        out = {"Steps": [self.step_json(s) for s in steps[start:start + 2]]}
-        if start + 2 < len(steps):
-            out["Marker"] = str(start + 2)
+        size = 50 if p.get("StepIds") else 2  # EMR's page is 50
+        for s in steps[start:start + size]:
+            s.poll()  # a listing is a poll of the steps it shows
+        out = {"Steps": [self.step_json(s) for s in steps[start:start + size]]}
+        if start + size < len(steps):
+            out["Marker"] = str(start + size)
         return out
 
     def emr_ListClusters(self, p):
