@@ -166,6 +166,17 @@ void asl_time_format_ms(int64_t ms, char *buf, size_t size);
 /* ---------------------------------------------------------------------------------------
  * Validation (asl/validate.c) and compilation (asl/machine.c).
  */
+/* One action of an optimized service integration the validator knows
+ * (arn:<partition>:states:::<service>:<action>[.sync]). For a listed service, an action or
+ * pattern not listed is refused as an unrecognised resource (integrations.md §1.1). */
+struct asl_known_action {
+    const char *service; /* "elasticmapreduce" */
+    const char *action;  /* "addStep" */
+    bool sync;           /* .sync too (request-response always) */
+};
+extern const struct asl_known_action asl_known_actions[];
+extern const size_t asl_n_known_actions;
+
 struct asl_diag {
     char *code;     /* "SCHEMA_VALIDATION_FAILED", "MISSING_TRANSITION_TARGET", ... */
     char *message;  /* "These fields are required: [States]" */

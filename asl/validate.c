@@ -509,6 +509,53 @@ static const char *integration_pattern(const char *resource, size_t *base_len)
     return "";
 }
 
+/* The optimized integrations sfnd runs (integrations.md §2.4, §3.4, §4.4, §5.4, §9): every
+ * action has request-response, `sync` says whether it also has .sync; none has
+ * .waitForTaskToken or .sync:2. The one table the validator consults; the integrations' own
+ * tables (integrations/<service>.c) are checked against it by tests/unit/test_integrations.c. */
+const struct asl_known_action asl_known_actions[] = {
+    {"athena", "startQueryExecution", true},
+    {"athena", "stopQueryExecution", false},
+    {"athena", "getQueryExecution", false},
+    {"athena", "getQueryResults", false},
+    {"elasticmapreduce", "createCluster", true},
+    {"elasticmapreduce", "terminateCluster", true},
+    {"elasticmapreduce", "setClusterTerminationProtection", false},
+    {"elasticmapreduce", "addStep", true},
+    {"elasticmapreduce", "cancelStep", false},
+    {"elasticmapreduce", "modifyInstanceFleetByName", false},
+    {"elasticmapreduce", "modifyInstanceGroupByName", false},
+    {"emr-containers", "createVirtualCluster", false},
+    {"emr-containers", "deleteVirtualCluster", true},
+    {"emr-containers", "startJobRun", true},
+    {"emr-serverless", "createApplication", true},
+    {"emr-serverless", "startApplication", true},
+    {"emr-serverless", "stopApplication", true},
+    {"emr-serverless", "deleteApplication", true},
+    {"emr-serverless", "startJobRun", true},
+    {"emr-serverless", "cancelJobRun", true},
+};
+const size_t asl_n_known_actions = ARRAY_LEN(asl_known_actions);
+
+/* Whether `res` ("<service>:<action>", the pattern stripped) with `pattern` is allowed:
+ * anything for a service the table does not list, else one of its actions and patterns. */
+static bool known_action(const char *res, const char *pattern)
+{
+    const char *colon = strchr(res, ':');
+    size_t n = (size_t)(colon - res);
+    bool service_known = false;
+    for (size_t i = 0; i < asl_n_known_actions; i++) {
+        const struct asl_known_action *k = &asl_known_actions[i];
+        if (strlen(k->service) != n || strncmp(k->service, res, n) != 0)
+            continue;
+        service_known = true;
+        if (strcmp(k->action, colon + 1) != 0)
+            continue;
+        return pattern[0] == '\0' || (strcmp(pattern, ".sync") == 0 && k->sync);
+    }
+    return !service_known;
+}
+
 static void check_resource(struct vctx *v, json_t *val, const char *loc)
 {
     if (!json_is_string(val)) {
@@ -530,7 +577,8 @@ static void check_resource(struct vctx *v, json_t *val, const char *loc)
         if (strncmp(res, "aws-sdk:", 8) == 0)
             ok = parts_nonempty(res, 3);
         else
-            ok = parts_nonempty(res, 2) && strchr(strchr(res, ':') + 1, ':') == NULL;
+            ok = parts_nonempty(res, 2) && strchr(strchr(res, ':') + 1, ':') == NULL &&
+                 known_action(res, pattern);
         free(res);
     } else if (states) {
         activity = strncmp(f[5], "activity:", 9) == 0 && f[5][9] != '\0';

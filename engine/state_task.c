@@ -558,6 +558,11 @@ const char *sfn_task_state_name(const struct sfn_task *t)
     return t->frame != NULL ? t->frame->st->name : "";
 }
 
+bool sfn_task_has_credentials(const struct sfn_task *t)
+{
+    return t->frame != NULL && t->frame->st->credentials != NULL;
+}
+
 const char *sfn_task_execution_arn(const struct sfn_task *t)
 {
     return t->frame != NULL ? t->frame->ex->arn : "";

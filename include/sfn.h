@@ -83,6 +83,8 @@ int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
 
 const char *sfn_task_resource(const struct sfn_task *t);
 const char *sfn_task_state_name(const struct sfn_task *t);
+/* Whether the Task state declares Credentials (a role to assume for the task). */
+bool sfn_task_has_credentials(const struct sfn_task *t);
 const char *sfn_task_execution_arn(const struct sfn_task *t);
 /* The effective input of the task (after InputPath and Parameters). Borrowed. */
 json_t *sfn_task_input(const struct sfn_task *t);

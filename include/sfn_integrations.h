@@ -1,5 +1,6 @@
 /* include/sfn_integrations.h - the optimized AWS service integrations of libsfn: Task states
- * whose Resource is arn:aws:states:::athena:..., arn:aws:states:::emr-serverless:..., run as
+ * whose Resource is arn:aws:states:::athena:..., ...:elasticmapreduce:..., ...:emr-containers:...,
+ * ...:emr-serverless:..., run as
  * AWS Step Functions runs them (request-response and .sync), on the engine's libuv loop
  * (man/sfn-integrations.7).
  *
@@ -19,8 +20,9 @@ struct sfn_integrations;
 /* How often a .sync task asks whether its job has ended: every `first_ms` during the first
  * `first_for_ms` of the wait, then every `then_ms`. A zero field takes the value of the
  * environment variable SFN_POLL_<SERVICE> ("MS" or "FIRST_MS,FIRST_FOR_MS,THEN_MS", SERVICE as
- * in AWS_ENDPOINT_URL_<SERVICE>: ATHENA, EMR_SERVERLESS), else the service's default
- * (Athena 2 s for 5 min then 10 s; EMR Serverless 10 s for 10 min then 60 s). */
+ * in AWS_ENDPOINT_URL_<SERVICE>: ATHENA, EMR, EMR_CONTAINERS, EMR_SERVERLESS), else the
+ * service's default (Athena 2 s for 5 min then 10 s; EMR and EMR on EKS 60 s for 10 min then
+ * 300 s, as AWS documents; EMR Serverless 10 s for 10 min then 60 s). */
 struct sfn_poll_cadence {
     unsigned first_ms;     /* interval at first, in ms */
     unsigned first_for_ms; /* how long the first interval applies, in ms */
@@ -39,10 +41,13 @@ struct sfn_integrations_options {
     unsigned max_poll_failures; /* consecutive polls failing with a server or network error
                                    (not throttling, which never fails a task) before the task
                                    fails with that error; 0: 10 */
+    struct sfn_poll_cadence emr;            /* elasticmapreduce:*.sync */
+    struct sfn_poll_cadence emr_containers; /* emr-containers:*.sync */
 };
 
 /* Registers every supported resource of every service on `eng` (prefix handlers
- * arn:<partition>:states:::athena:* and ...:emr-serverless:*, for the aws, aws-cn and
+ * arn:<partition>:states:::athena:*, ...:elasticmapreduce:*, ...:emr-containers:* and
+ * ...:emr-serverless:*, for the aws, aws-cn and
  * aws-us-gov partitions; an action or suffix the service has not fails its task with
  * States.Runtime). `opts` is copied (NULL: defaults). The engine's tasks run on `loop`. Free
  * with sfn_integrations_free after sfn_engine_free, then run the loop. Returns the registry,

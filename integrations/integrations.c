@@ -26,7 +26,9 @@
 #define DEFAULT_MAX_POLL_FAILURES 10u
 #define MAX_SLOW_SHIFT 16 /* the doubling of the poll interval stops counting here */
 
-static const struct integ_service *const services[] = {&integ_athena, &integ_emr_serverless};
+static const struct integ_service *const services[] = {&integ_athena, &integ_emr,
+                                                       &integ_emr_containers,
+                                                       &integ_emr_serverless};
 #define N_SERVICES ARRAY_LEN(services)
 
 /* Partitions of Step Functions resource ARNs (§1.1). */
@@ -53,7 +55,11 @@ static const char *const throttle_codes[] = {
 };
 
 /* One service on one engine: the `arg` of its resource handlers. */
+struct itask;
+
 struct svc_reg {
+    struct itask *waiting;           /* .sync tasks of batched actions whose poll timer is
+                                        armed (a list through itask.wnext) */
     struct sfn_integrations *in;
     const struct integ_service *svc;
     struct sfn_poll_cadence cadence; /* resolved */
@@ -78,6 +84,8 @@ struct sfn_integrations {
 };
 
 enum itask_state {
+    IT_LOOKING,    /* a lookup's call (resolve or reconcile) is in flight, or its retry timer
+                      is armed */
     IT_CALLING,    /* the action's call is in flight */
     IT_WAITING,    /* .sync: the poll timer is armed */
     IT_POLLING,    /* .sync: a poll is in flight */
@@ -102,7 +110,55 @@ struct itask {
     unsigned slow;              /* throttling: the next poll waits 2^slow intervals */
     unsigned failures;          /* consecutive polls that failed on a server or network error */
     bool cancel_job;            /* aborted: cancel the job once its ids are known */
+    /* lookups (resolve before the call, reconcile after a restart) */
+    const struct integ_lookup *lk; /* the lookup under way, or NULL */
+    json_t *lk_intent;          /* the intent recorded before the first call (own), or NULL */
+    json_t *lk_marker;          /* the next page's Marker (own), or NULL */
+    json_t *lk_check;           /* requests about candidates (own array), or NULL */
+    size_t lk_next;             /* the next candidate to ask about */
+    unsigned lk_pages;          /* pages read so far */
+    /* coalesced polls (integ_batch) */
+    struct itask *wnext, *wprev; /* in reg->waiting */
+    bool in_waiting;             /* linked in reg->waiting */
+    struct batch *batch;         /* the shared call this task waits on, or NULL */
+    bool final_poll;             /* the batch saw a terminal state: the next poll is this
+                                    task's own, at once */
 };
+
+#define BATCH_MAX 64 /* tasks one shared call answers (an API page is at least 50 items) */
+
+/* One call polling several tasks' jobs (integ_batch); freed when it answers. */
+struct batch {
+    size_t n;
+    struct itask *members[BATCH_MAX]; /* NULL: let go while the call was in flight */
+};
+
+static void waiting_add(struct itask *it)
+{
+    struct svc_reg *r = it->reg;
+    if (it->in_waiting)
+        return;
+    it->wprev = NULL;
+    it->wnext = r->waiting;
+    if (r->waiting != NULL)
+        r->waiting->wprev = it;
+    r->waiting = it;
+    it->in_waiting = true;
+}
+
+static void waiting_remove(struct itask *it)
+{
+    if (!it->in_waiting)
+        return;
+    if (it->wprev != NULL)
+        it->wprev->wnext = it->wnext;
+    else
+        it->reg->waiting = it->wnext;
+    if (it->wnext != NULL)
+        it->wnext->wprev = it->wprev;
+    it->wnext = it->wprev = NULL;
+    it->in_waiting = false;
+}
 
 static void itask_set_state(struct itask *it, enum itask_state to)
 {
@@ -140,6 +196,9 @@ static void on_itask_closed(uv_handle_t *h)
     json_decref(it->params);
     json_decref(it->result);
     json_decref(it->job);
+    json_decref(it->lk_intent);
+    json_decref(it->lk_marker);
+    json_decref(it->lk_check);
     free(it);
     in->live--;
     registry_maybe_free(in);
@@ -147,6 +206,7 @@ static void on_itask_closed(uv_handle_t *h)
 
 static void itask_close(struct itask *it)
 {
+    waiting_remove(it);
     if (it->t != NULL)
         sfn_task_set_data(it->t, NULL);
     it->t = NULL;
@@ -186,6 +246,50 @@ static int client_error(const struct integ_service *s, struct err *src, struct e
     return -1;
 }
 
+/* SFN_RATE_<env>: "RATE[,BURST[,IN_FLIGHT]]" (requests/s or "unlimited", token-bucket size,
+ * requests in flight) over the transport's default quota of `r`'s service in the configured
+ * region (man/sfn-aws.7, RATE LIMITS). Returns 0, or -1 with err set (a bad value). */
+static int rate_env(struct svc_reg *r, struct err *err)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "SFN_RATE_%s", r->svc->env);
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    struct aws_http_limits lim = {0, 0, 0};
+    char *end;
+    if (strncmp(v, "unlimited", 9) == 0) {
+        lim.rate = AWS_HTTP_UNLIMITED;
+        end = (char *)v + 9;
+    } else {
+        lim.rate = strtod(v, &end);
+        if (end == v || !(lim.rate > 0))
+            goto bad;
+    }
+    if (*end == ',') {
+        const char *p = end + 1;
+        lim.burst = strtod(p, &end);
+        if (end == p || !(lim.burst >= 1))
+            goto bad;
+    }
+    if (*end == ',') {
+        const char *p = end + 1;
+        unsigned long n = strtoul(p, &end, 10);
+        if (end == p || n == 0 || n > 100000)
+            goto bad;
+        lim.max_concurrent = (unsigned)n;
+    }
+    if (*end != '\0')
+        goto bad;
+    aws_http_limits_set(r->in->http, r->svc->aws, aws_config_region(r->in->cfg), &lim);
+    return 0;
+bad:
+    return err_set(err, AWS_ERR_CLIENT,
+                   "%s must be RATE[,BURST[,IN_FLIGHT]] (requests per second or 'unlimited', "
+                   "a bucket of at least 1, a positive count), not '%s'",
+                   name, v);
+}
+
 /* The AWS configuration and client, and the endpoint of `r`'s service. Returns 0, or -1 with
  * err set (<prefix>.SdkClientException: unreadable configuration, no region, a bad
  * endpoint). */
@@ -221,6 +325,8 @@ static int aws_setup(struct svc_reg *r, struct err *err)
         in->http = http;
     }
     if (!r->have_ep) {
+        if (rate_env(r, &e) != 0)
+            return client_error(r->svc, &e, err);
         if (aws_config_endpoint(in->cfg, r->svc->aws, aws_config_region(in->cfg), &r->ep, &e) !=
             0)
             return client_error(r->svc, &e, err);
@@ -248,10 +354,10 @@ static int itask_send(struct itask *it, const struct integ_op *op, json_t *wire,
     return 0;
 }
 
-/* The job's members on the wire (new reference). */
-static json_t *job_wire(struct itask *it)
+/* The wire parameters of `op` about the job (new reference), or NULL with err set. */
+static json_t *job_wire(struct itask *it, const struct integ_op *op, struct err *err)
 {
-    return integ_params_to_wire(it->reg->svc, it->job);
+    return integ_op_wire(it->reg->svc, op, it->job, NULL, err);
 }
 
 /* ---- cancel ---- */
@@ -270,8 +376,8 @@ static void on_cancel_done(struct aws_http_call *call, const struct aws_http_res
 static void itask_cancel_job(struct itask *it)
 {
     struct err err = ERR_INIT;
-    json_t *wire = job_wire(it);
-    int rc = itask_send(it, it->act->cancel, wire, on_cancel_done, &err);
+    json_t *wire = job_wire(it, it->act->cancel, &err);
+    int rc = wire != NULL ? itask_send(it, it->act->cancel, wire, on_cancel_done, &err) : -1;
     json_decref(wire);
     err_clear(&err);
     if (rc != 0) {
@@ -313,14 +419,47 @@ static void poll_schedule(struct itask *it)
         delay = cap > base ? cap : base;
     itask_set_state(it, IT_WAITING);
     uv_timer_start(&it->timer, on_poll_timer, delay, 0);
+    if (it->act->batch != NULL)
+        waiting_add(it);
 }
 
-/* The .sync result: the last poll's answer (`final`, borrowed, may be NULL) or the call's. */
+/* The .sync result from the last poll's answer (`final`, borrowed, may be NULL): that answer
+ * (final_result), a member of it (final_path), the call's result with its members
+ * (merge_final), or the call's result. New reference. */
 static json_t *sync_result(struct itask *it, json_t *final)
 {
-    if (it->act->final_result && final != NULL)
-        return final;
-    return it->result != NULL ? it->result : final;
+    const struct integ_action *a = it->act;
+    if (final != NULL && a->final_path != NULL) {
+        json_t *m = integ_path_get(final, a->final_path);
+        if (json_is_object(m))
+            return json_incref(m);
+    }
+    if (final != NULL && a->merge_final) {
+        json_t *out = json_is_object(it->result) ? json_copy(it->result) : json_object();
+        for (const char *const *n = a->sync_echo; n != NULL && *n != NULL; n++) {
+            json_t *v = json_object_get(it->job, *n);
+            if (v != NULL)
+                json_object_set(out, *n, v);
+        }
+        json_object_update(out, final);
+        return out;
+    }
+    if (a->final_result && final != NULL)
+        return json_incref(final);
+    return json_incref(it->result != NULL ? it->result : final);
+}
+
+/* The cause of a .sync job that ended in a failure state (§1.5): the result's shape where
+ * the result is made from the last answer (`reply`, borrowed), else that answer. New
+ * string. */
+static char *sync_cause(struct itask *it, json_t *reply)
+{
+    const struct integ_action *a = it->act;
+    json_t *doc = a->merge_final || a->final_path != NULL ? sync_result(it, reply)
+                                                          : json_incref(reply);
+    char *cause = json_compact(doc);
+    json_decref(doc);
+    return cause;
 }
 
 static bool is_throttle(const struct aws_http_result *res)
@@ -341,6 +480,10 @@ static bool poll_failed(struct itask *it, const struct aws_http_result *res)
     return true;
 }
 
+/* One poll answered (`reply`, results' naming, borrowed) or failed (`res`): ends the task or
+ * schedules the next poll. */
+static void poll_answered(struct itask *it, const struct aws_http_result *res, json_t *reply);
+
 static void on_poll_done(struct aws_http_call *call, const struct aws_http_result *res,
                          void *arg)
 {
@@ -351,12 +494,26 @@ static void on_poll_done(struct aws_http_call *call, const struct aws_http_resul
         itask_left(it);
         return;
     }
+    json_t *reply = NULL;
+    if (!res->err->set) {
+        json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
+        reply = integ_reply_from_wire(it->reg->svc, doc);
+        json_decref(doc);
+    }
+    poll_answered(it, res, reply);
+    json_decref(reply);
+}
+
+static void poll_answered(struct itask *it, const struct aws_http_result *res, json_t *reply)
+{
     const struct integ_service *s = it->reg->svc;
     struct err err = ERR_INIT;
-    if (res->err->set) {
+    if (reply == NULL) {
         if (it->act->gone_code != NULL && res->error_code != NULL &&
             strcmp(res->error_code, it->act->gone_code) == 0) {
-            itask_succeed(it, sync_result(it, NULL));
+            json_t *result = sync_result(it, NULL);
+            itask_succeed(it, result);
+            json_decref(result);
             return;
         }
         if (poll_failed(it, res))
@@ -370,29 +527,157 @@ static void on_poll_done(struct aws_http_call *call, const struct aws_http_resul
         it->slow++; /* answered after retries: the service is under pressure */
     else if (it->slow > 0)
         it->slow--;
-    json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
-    json_t *reply = integ_reply_from_wire(s, doc);
-    json_decref(doc);
     const char *state = json_string_value(integ_path_get(reply, it->act->state_path));
     if (integ_list_has(it->act->succeeded, state)) {
-        itask_succeed(it, sync_result(it, reply));
+        json_t *result = sync_result(it, reply);
+        itask_succeed(it, result);
+        json_decref(result);
     } else if (integ_list_has(it->act->failed, state)) {
-        /* §1.5: States.TaskFailed, the last answer as the cause */
-        char *cause = json_compact(reply);
+        /* §1.5: States.TaskFailed, the last answer (in the result's shape) as the cause */
+        char *cause = sync_cause(it, reply);
         err_set_raw(&err, ASL_ERR_TASK_FAILED, cause);
         free(cause);
         itask_fail(it, &err);
     } else {
         poll_schedule(it);
     }
+}
+
+/* ---- coalesced polls (integ_batch) ---- */
+
+static void on_batch_done(struct aws_http_call *call, const struct aws_http_result *res,
+                          void *arg)
+{
+    struct batch *b = arg;
+    (void)call;
+    json_t *reply = NULL;
+    json_t *items = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        struct itask *m = b->members[i];
+        if (m == NULL)
+            continue;
+        m->batch = NULL;
+        if (m->t == NULL) {
+            itask_left(m);
+            continue;
+        }
+        const struct integ_batch *bt = m->act->batch;
+        if (reply == NULL && !res->err->set) {
+            json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
+            reply = integ_reply_from_wire(m->reg->svc, doc != NULL ? doc : json_object());
+            json_decref(doc);
+            items = json_object_get(reply, bt->items);
+        }
+        if (res->err->set) {
+            /* asked on its own next time: an error of its own fails it, this one does not */
+            m->final_poll = true;
+            if (is_throttle(res))
+                m->slow++;
+            poll_schedule(m);
+            continue;
+        }
+        const char *id = json_string_value(json_object_get(m->job, bt->id));
+        json_t *item = NULL;
+        size_t k;
+        json_t *e;
+        json_array_foreach(items, k, e) {
+            const char *eid = json_string_value(json_object_get(e, bt->item_id));
+            if (eid != NULL && id != NULL && strcmp(eid, id) == 0)
+                item = e;
+        }
+        json_t *as_poll = json_pack("{s:O?}", bt->wrap, item);
+        const char *state = json_string_value(integ_path_get(as_poll, m->act->state_path));
+        json_decref(as_poll);
+        if (item == NULL || integ_list_has(m->act->succeeded, state) ||
+            integ_list_has(m->act->failed, state)) {
+            /* ended (or not listed): its own poll, at once, gives the final answer */
+            m->final_poll = true;
+            itask_set_state(m, IT_WAITING);
+            uv_timer_start(&m->timer, on_poll_timer, 0, 0);
+        } else {
+            m->failures = 0;
+            if (m->slow > 0)
+                m->slow--;
+            poll_schedule(m);
+        }
+    }
     json_decref(reply);
+    free(b);
+}
+
+/* Polls `it` together with the waiting tasks of its group, in one call. Returns false (nothing
+ * done) when no other task waits on the group or the call cannot be sent. */
+static bool batch_send(struct itask *it)
+{
+    const struct integ_batch *bt = it->act->batch;
+    json_t *group = json_object_get(it->job, bt->group);
+    struct itask *with[BATCH_MAX];
+    size_t n = 0;
+    with[n++] = it;
+    for (struct itask *o = it->reg->waiting; o != NULL && n < bt->max && n < BATCH_MAX;
+         o = o->wnext) {
+        if (o != it && o->act == it->act && !o->final_poll &&
+            json_equal(json_object_get(o->job, bt->group), group))
+            with[n++] = o;
+    }
+    if (n < 2)
+        return false;
+    json_t *ids = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append(ids, json_object_get(with[i]->job, bt->id));
+    json_t *req = json_pack("{s:O, s:o}", bt->group, group, bt->ids, ids);
+    struct err err = ERR_INIT;
+    struct svc_reg *r = it->reg;
+    json_t *wire = integ_op_wire(r->svc, bt->op, req, NULL, &err);
+    json_decref(req);
+    struct aws_request rq;
+    if (wire == NULL || r->in->closing ||
+        integ_request_build(r->svc, bt->op, wire, r->ep.host, &rq, &err) != 0) {
+        json_decref(wire);
+        err_clear(&err);
+        return false;
+    }
+    json_decref(wire);
+    struct batch *b = xcalloc(1, sizeof(*b));
+    struct aws_http_call *call = aws_http_send(r->in->http, r->svc->aws,
+                                               aws_config_region(r->in->cfg), &r->ep, &rq,
+                                               on_batch_done, b, &err);
+    if (call == NULL) {
+        free(b);
+        err_clear(&err);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct itask *m = with[i];
+        waiting_remove(m);
+        uv_timer_stop(&m->timer);
+        m->batch = b;
+        itask_set_state(m, IT_POLLING);
+        b->members[b->n++] = m;
+    }
+    return true;
+}
+
+/* Takes `it` out of the shared call it waits on (the call goes on for the others). */
+static void batch_leave(struct itask *it)
+{
+    struct batch *b = it->batch;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->members[i] == it)
+            b->members[i] = NULL;
+    }
+    it->batch = NULL;
 }
 
 static void poll_send(struct itask *it)
 {
+    waiting_remove(it);
+    if (it->act->batch != NULL && !it->final_poll && batch_send(it))
+        return;
+    it->final_poll = false;
     struct err err = ERR_INIT;
-    json_t *wire = job_wire(it);
-    int rc = itask_send(it, it->act->poll, wire, on_poll_done, &err);
+    json_t *wire = job_wire(it, it->act->poll, &err);
+    int rc = wire != NULL ? itask_send(it, it->act->poll, wire, on_poll_done, &err) : -1;
     json_decref(wire);
     if (rc != 0) {
         itask_fail(it, &err);
@@ -425,7 +710,9 @@ static json_t *action_result(struct itask *it, json_t *reply)
 {
     const struct integ_action *a = it->act;
     json_t *out;
-    if (a->result == NULL) {
+    if (a->reshape != NULL) {
+        out = a->reshape(reply);
+    } else if (a->result == NULL) {
         out = json_is_object(reply) ? json_copy(reply) : json_object();
     } else {
         out = json_object();
@@ -435,20 +722,32 @@ static json_t *action_result(struct itask *it, json_t *reply)
     return out;
 }
 
+static void call_answered(struct itask *it, json_t *reply, const struct aws_http_result *res);
+
 static void on_call_done(struct aws_http_call *call, const struct aws_http_result *res,
                          void *arg)
 {
     struct itask *it = arg;
     (void)call;
     it->call = NULL;
-    const struct integ_service *s = it->reg->svc;
-    json_t *result = NULL;
+    json_t *reply = NULL;
     if (!res->err->set) {
         json_t *doc = res->body_len > 0 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
-        json_t *reply = integ_reply_from_wire(s, doc != NULL ? doc : json_object());
+        reply = integ_reply_from_wire(it->reg->svc, doc != NULL ? doc : json_object());
         json_decref(doc);
+    }
+    call_answered(it, reply, res);
+    json_decref(reply);
+}
+
+/* The call answered `reply` (results' naming, borrowed), or failed with `res` (reply NULL);
+ * a reconciled job comes here too, with the answer the first call had (res NULL). */
+static void call_answered(struct itask *it, json_t *reply, const struct aws_http_result *res)
+{
+    const struct integ_service *s = it->reg->svc;
+    json_t *result = NULL;
+    if (reply != NULL) {
         result = action_result(it, reply);
-        json_decref(reply);
         if (it->sync) {
             it->job = json_object();
             if (!pick(it->job, it->act->job, result, it->params)) {
@@ -463,7 +762,7 @@ static void on_call_done(struct aws_http_call *call, const struct aws_http_resul
         return;
     }
     struct err err = ERR_INIT;
-    if (res->err->set) {
+    if (reply == NULL) {
         integ_error_from_result(s, res, &err);
         itask_fail(it, &err);
         return;
@@ -491,25 +790,172 @@ static void on_call_done(struct aws_http_call *call, const struct aws_http_resul
     poll_schedule(it);
 }
 
-/* Makes the action's call, with the attempt's idempotency token where the API has one. */
-static int call_send(struct itask *it, struct err *err)
+/* Makes the action's call with `params` (borrowed; NULL: the task's), with the attempt's
+ * idempotency token where the API has one. An action that reconciles records its intent
+ * first: a restart looks for what the call made before making it again. */
+static int call_send(struct itask *it, json_t *params, struct err *err)
 {
     const struct integ_service *s = it->reg->svc;
     const struct integ_op *op = it->act->op;
-    if (!json_is_object(it->params))
-        return err_set(err, ASL_ERR_RUNTIME,
-                       "the parameters of %s %s must be a JSON object", s->title, it->act->name);
-    json_t *wire = integ_params_to_wire(s, it->params);
-    if (op->token != NULL && json_object_get(wire, op->token) == NULL) {
-        char token[65];
-        integ_token(sfn_task_execution_arn(it->t), sfn_task_token(it->t), token);
-        json_object_set_new(wire, op->token, json_string(token));
+    if (params == NULL)
+        params = it->params;
+    char token[65];
+    integ_token(sfn_task_execution_arn(it->t), sfn_task_token(it->t), token);
+    json_t *wire = integ_op_wire(s, op, params, token, err);
+    if (wire == NULL)
+        return -1;
+    if (it->act->reconcile != NULL) {
+        /* kept with the checkpoint: when the call was made, for the reconciling listing */
+        json_t *st = json_pack("{s:{s:I}}", "intent", "since", (json_int_t)wall_ms());
+        sfn_task_set_state(it->t, st);
+        json_decref(st);
     }
     int rc = itask_send(it, op, wire, on_call_done, err);
     json_decref(wire);
     if (rc == 0)
         itask_set_state(it, IT_CALLING);
     return rc;
+}
+
+/* ---- lookups: resolve (modify*ByName) and reconcile (after a restart) ---- */
+
+#define LOOKUP_MAX_PAGES 1000u /* a listing that never ends is a service bug, not a wait */
+
+static void lookup_send(struct itask *it);
+
+static void on_lookup_timer(uv_timer_t *t)
+{
+    struct itask *it = container_of(t, struct itask, timer);
+    lookup_send(it);
+}
+
+/* The lookup found `out` (borrowed): the call's parameters (resolve) or its answer
+ * (reconcile). */
+static void lookup_found(struct itask *it, json_t *out)
+{
+    bool reconcile = it->lk == it->act->reconcile;
+    it->lk = NULL;
+    if (reconcile) {
+        call_answered(it, out, NULL);
+        return;
+    }
+    struct err err = ERR_INIT;
+    if (call_send(it, out, &err) != 0)
+        itask_fail(it, &err);
+}
+
+/* The lookup found nothing: reconciling, the call is made (again); resolving, page has
+ * already failed the lookup. */
+static void lookup_none(struct itask *it)
+{
+    it->lk = NULL;
+    struct err err = ERR_INIT;
+    if (call_send(it, NULL, &err) != 0)
+        itask_fail(it, &err);
+}
+
+static void on_lookup_done(struct aws_http_call *call, const struct aws_http_result *res,
+                           void *arg)
+{
+    struct itask *it = arg;
+    (void)call;
+    it->call = NULL;
+    if (it->t == NULL) {
+        itask_close(it); /* nothing was made yet, or it is left to run */
+        return;
+    }
+    const struct integ_service *s = it->reg->svc;
+    const struct integ_lookup *lk = it->lk;
+    bool checking = it->lk_check != NULL && it->lk_next > 0;
+    struct err err = ERR_INIT;
+    if (res->err->set) {
+        bool transient = res->error_code == NULL ||
+                         aws_http_retryable(res->status, res->error_code);
+        if (transient && (is_throttle(res) || ++it->failures < it->reg->in->max_failures)) {
+            /* throttling slows a lookup down, never fails it */
+            it->slow++;
+            if (checking)
+                it->lk_next--; /* ask about the same candidate again */
+            uint64_t delay = (uint64_t)it->reg->cadence.first_ms
+                             << (it->slow < MAX_SLOW_SHIFT ? it->slow : MAX_SLOW_SHIFT);
+            if (delay > it->reg->in->max_delay_ms)
+                delay = it->reg->in->max_delay_ms;
+            uv_timer_start(&it->timer, on_lookup_timer, delay, 0);
+            return;
+        }
+        integ_error_from_result(s, res, &err);
+        itask_fail(it, &err);
+        return;
+    }
+    it->failures = 0;
+    json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
+    json_t *reply = integ_reply_from_wire(s, doc != NULL ? doc : json_object());
+    json_decref(doc);
+    char token[65];
+    integ_token(sfn_task_execution_arn(it->t), sfn_task_token(it->t), token);
+    json_t *out = NULL;
+    int rc;
+    if (checking) {
+        rc = lk->checked(it->params, token, reply, &out);
+    } else {
+        json_decref(it->lk_marker);
+        it->lk_marker = json_incref(json_object_get(reply, "Marker"));
+        if (!json_is_string(it->lk_marker) || ++it->lk_pages >= LOOKUP_MAX_PAGES) {
+            json_decref(it->lk_marker);
+            it->lk_marker = NULL;
+        }
+        if (it->lk_check == NULL)
+            it->lk_check = json_array();
+        rc = lk->page(it->params, token, reply, it->lk_marker == NULL, &out, it->lk_check,
+                      &err);
+    }
+    json_decref(reply);
+    if (rc < 0) {
+        itask_fail(it, &err);
+    } else if (rc > 0) {
+        lookup_found(it, out);
+        json_decref(out);
+    } else if (it->lk_marker != NULL || (it->lk_check != NULL &&
+                                         it->lk_next < json_array_size(it->lk_check))) {
+        lookup_send(it);
+    } else {
+        lookup_none(it);
+    }
+}
+
+/* Sends the lookup's next request: the next page, else the next candidate's. */
+static void lookup_send(struct itask *it)
+{
+    const struct integ_lookup *lk = it->lk;
+    struct err err = ERR_INIT;
+    const struct integ_op *op;
+    json_t *req;
+    if (it->lk_marker == NULL && it->lk_check != NULL) {
+        op = lk->check_op;
+        req = json_incref(json_array_get(it->lk_check, it->lk_next++));
+    } else {
+        op = lk->op;
+        req = lk->request(it->params, it->lk_intent);
+        if (it->lk_marker != NULL)
+            json_object_set(req, "Marker", it->lk_marker);
+    }
+    json_t *wire = integ_op_wire(it->reg->svc, op, req, NULL, &err);
+    json_decref(req);
+    int rc = wire != NULL ? itask_send(it, op, wire, on_lookup_done, &err) : -1;
+    json_decref(wire);
+    if (rc != 0) {
+        itask_fail(it, &err);
+        return;
+    }
+    itask_set_state(it, IT_LOOKING);
+}
+
+/* Starts lookup `lk` of `it`: the first page, later the candidates. */
+static void lookup_start(struct itask *it, const struct integ_lookup *lk)
+{
+    it->lk = lk;
+    it->lk_pages = 0;
+    lookup_send(it);
 }
 
 /* ---- the engine's side (include/sfn.h) ---- */
@@ -557,12 +1003,25 @@ static int action_find(const struct integ_service *s, const char *arn,
     return -1;
 }
 
+/* ASL Credentials (asl.md §10.2) asks for a role per task; the transport has no STS. */
+static bool credentials_ignored(void)
+{
+    const char *v = getenv("SFN_IGNORE_TASK_CREDENTIALS");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 static int task_begin(struct svc_reg *r, struct sfn_task *t, bool resume, struct err *err)
 {
     const struct integ_action *act = NULL;
     bool sync = false;
     if (action_find(r->svc, sfn_task_resource(t), &act, &sync, err) != 0)
         return -1;
+    if (sfn_task_has_credentials(t) && !credentials_ignored())
+        return err_set(err, ASL_ERR_RUNTIME,
+                       "the Task's Credentials field is not supported: the integrations cannot "
+                       "assume a role and call %s with the AWS configuration's credentials only "
+                       "(set SFN_IGNORE_TASK_CREDENTIALS=1 to do so anyway)",
+                       r->svc->title);
     if (r->in->closing || aws_setup(r, err) != 0)
         return r->in->closing ? err_set(err, ASL_ERR_RUNTIME, "the integrations are closed")
                               : -1;
@@ -575,24 +1034,36 @@ static int task_begin(struct svc_reg *r, struct sfn_task *t, bool resume, struct
     uv_timer_init(r->in->loop, &it->timer);
     r->in->live++;
     sfn_task_set_data(t, it);
-    json_t *st = resume && sync ? sfn_task_state(t) : NULL;
+    json_t *st = resume ? sfn_task_state(t) : NULL;
     json_t *job = json_object_get(st, "job");
-    if (job != NULL && json_is_object(job)) { /* the job was submitted: poll it again */
+    if (sync && job != NULL && json_is_object(job)) { /* the job was submitted: poll it */
         it->job = json_incref(job);
         it->result = json_incref(json_object_get(st, "result"));
         it->since_ms = json_integer_value(json_object_get(st, "since"));
         poll_send(it);
         return 0; /* a failed send has already failed the task */
     }
-    /* first start, or a restart where the call may not have been made: (again) with the
-     * same token, so that the service answers with the job it may already have */
-    if (call_send(it, err) != 0) {
-        it->t = NULL;
-        sfn_task_set_data(t, NULL);
-        itask_close(it);
-        return -1;
+    if (!json_is_object(it->params)) {
+        err_set(err, ASL_ERR_RUNTIME, "the parameters of %s %s must be a JSON object",
+                r->svc->title, act->name);
+    } else if (resume && act->reconcile != NULL) {
+        /* the call may have been made and the API has no idempotency token: look for what
+         * it made before making it again (§1.9, EMR) */
+        it->lk_intent = json_incref(json_object_get(st, "intent"));
+        lookup_start(it, act->reconcile);
+        return 0;
+    } else if (act->resolve != NULL) {
+        lookup_start(it, act->resolve);
+        return 0;
+    } else if (call_send(it, NULL, err) == 0) {
+        /* first start, or a restart where the call may not have been made: (again) with
+         * the same token, so that the service answers with the job it may already have */
+        return 0;
     }
-    return 0;
+    it->t = NULL;
+    sfn_task_set_data(t, NULL);
+    itask_close(it);
+    return -1;
 }
 
 static int on_start(struct sfn_task *t, void *arg, struct err *err)
@@ -615,6 +1086,16 @@ static void let_go(struct sfn_task *t, bool abort_job)
     it->t = NULL;
     it->cancel_job = abort_job && it->sync && it->act->cancel != NULL;
     switch (it->state) {
+    case IT_LOOKING:
+        /* nothing known to cancel yet: a reconciled job is left to run */
+        if (it->call != NULL) {
+            aws_http_call_cancel(it->call);
+            itask_set_state(it, IT_LEFT);
+        } else {
+            uv_timer_stop(&it->timer);
+            itask_close(it);
+        }
+        break;
     case IT_CALLING:
         /* aborted: let the call answer, to learn which job to cancel */
         if (!it->cancel_job)
@@ -622,11 +1103,18 @@ static void let_go(struct sfn_task *t, bool abort_job)
         itask_set_state(it, IT_LEFT);
         break;
     case IT_POLLING:
+        if (it->batch != NULL) { /* a shared call: the others still wait on it */
+            batch_leave(it);
+            itask_set_state(it, IT_LEFT);
+            itask_left(it);
+            break;
+        }
         aws_http_call_cancel(it->call);
         itask_set_state(it, IT_LEFT);
         break;
     case IT_WAITING:
         uv_timer_stop(&it->timer);
+        waiting_remove(it);
         itask_left(it);
         break;
     case IT_LEFT:
@@ -722,6 +1210,10 @@ struct sfn_integrations *sfn_integrations_register(struct sfn_engine *eng, uv_lo
             r->cadence = o.athena;
         else if (services[i] == &integ_emr_serverless)
             r->cadence = o.emr_serverless;
+        else if (services[i] == &integ_emr)
+            r->cadence = o.emr;
+        else if (services[i] == &integ_emr_containers)
+            r->cadence = o.emr_containers;
         if (cadence_env(r->svc, &r->cadence, err) != 0) {
             free(in);
             return NULL;

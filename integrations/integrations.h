@@ -28,11 +28,52 @@ struct integ_op {
                                  NULL: none */
     const char *token;        /* the idempotency-token member, filled with the attempt's token
                                  when the parameters lack it ("clientToken"); NULL: none */
+    /* Reshapes the wire parameters of this call in place (EMR: ClusterId -> JobFlowIds:
+     * [ClusterId]) and, for an API without an idempotency token, puts `token` (the attempt's)
+     * where a restart can find it again. `wire` is borrowed and was built for this call.
+     * Returns 0, or -1 with err set (parameters Step Functions refuses). NULL: as they are. */
+    int (*shape)(json_t *wire, const char *token, struct err *err);
+};
+
+/* A listing that finds something before the call (EMR's modify*ByName: an instance fleet by
+ * its name) or, after a restart, finds what an API without an idempotency token may already
+ * have made (EMR's addStep: the step carrying the attempt's token). Pages follow "Marker". */
+struct integ_lookup {
+    const struct integ_op *op; /* the listing call */
+    /* Its first request (PascalCase) for the task's parameters and the intent recorded before
+     * the call (borrowed, may be NULL). New reference. */
+    json_t *(*request)(json_t *params, json_t *intent);
+    /* Looks at one page (results' naming; all borrowed). Returns 1 with *out set (a new
+     * reference: the call's parameters, or the call's answer when reconciling), 0 when it is
+     * not on this page, after appending to `check` the requests of `check_op` to make about
+     * candidates (may be NULL), or -1 with err set (`last`: no page follows, the thing does
+     * not exist). */
+    int (*page)(json_t *params, const char *token, json_t *page, bool last, json_t **out,
+                json_t *check, struct err *err);
+    const struct integ_op *check_op; /* asked about each candidate in turn; NULL: none */
+    /* Looks at the answer about one candidate (borrowed). Returns 1 with *out set as page's,
+     * else 0. */
+    int (*checked)(json_t *params, const char *token, json_t *reply, json_t **out);
 };
 
 enum integ_pattern {
     INTEG_RR = 1,   /* request-response: the call's answer is the result */
     INTEG_SYNC = 2, /* .sync: call, then poll until the job reaches a terminal state */
+};
+
+/* Several .sync jobs of one group asked about with one call, where the API lists them (EMR:
+ * the steps of one cluster with one ListSteps instead of a DescribeStep each). An item of the
+ * answer stands for a poll's answer; a job found in a terminal state is asked about alone
+ * once more, so that its result and cause are the poll's own answer. */
+struct integ_batch {
+    const struct integ_op *op; /* the listing call: "ListSteps" */
+    const char *group;         /* the job member the jobs share: "ClusterId" */
+    const char *id;            /* the job member telling them apart: "StepId" */
+    const char *ids;           /* the request member listing the ids: "StepIds" */
+    const char *items;         /* the answer's list: "Steps" */
+    const char *item_id;       /* an item's id member: "Id" */
+    const char *wrap;          /* an item stands for the poll's answer under this name: "Step" */
+    size_t max;                /* ids per call */
 };
 
 /* One action of a service: arn:aws:states:::<service>:<name>[.sync]. Member lists are
@@ -60,6 +101,23 @@ struct integ_action {
                                        gone); NULL: none */
     const struct integ_op *cancel;  /* called with the job's members when the task is aborted
                                        or timed out; NULL: nothing to cancel */
+    /* Added for EMR and EMR on EKS; zero in the actions above keeps their behaviour. */
+    /* The result from the call's answer (results' naming, borrowed): EMR's {"ClusterId":
+     * JobFlowId}. New reference. NULL: `result` and `echo` decide. */
+    json_t *(*reshape)(json_t *reply);
+    bool merge_final;               /* .sync: the result (and a failure's cause) is the call's
+                                       result with the last answer's members (EMR:
+                                       {"ClusterId", "Cluster"}) */
+    const char *const *sync_echo;   /* merge_final: members of the job copied into the result
+                                       (terminateCluster.sync: {"ClusterId"}) */
+    const char *const *final_path;  /* .sync: the result (and a failure's cause) is this member
+                                       of the last answer (EMR on EKS: the JobRun, flattened);
+                                       NULL: see final_result */
+    const struct integ_lookup *resolve;   /* before the call: finds its parameters */
+    const struct integ_batch *batch;      /* .sync: polls coalesced per group; NULL: none */
+    const struct integ_lookup *reconcile; /* restarted before the job was known, and the API
+                                             has no idempotency token: finds the job the first
+                                             call made, else the call is made again */
 };
 
 /* One service (integrations.md §2.1-5.1 and §1.7). */
@@ -84,6 +142,8 @@ struct integ_service {
 };
 
 extern const struct integ_service integ_athena;
+extern const struct integ_service integ_emr;
+extern const struct integ_service integ_emr_containers;
 extern const struct integ_service integ_emr_serverless;
 
 /* ---- wire.c ---- */
@@ -95,6 +155,11 @@ json_t *integ_params_to_wire(const struct integ_service *s, json_t *params);
  * (map keys untouched), timestamps as integer epoch milliseconds. New reference; `reply` is
  * borrowed. */
 json_t *integ_reply_from_wire(const struct integ_service *s, json_t *reply);
+/* The wire parameters of a call of `op` (new reference, or NULL with err set by op's shape):
+ * `params` (borrowed) converted, the idempotency token filled with `token` when the API has
+ * one and the parameters lack it, then reshaped by the op. */
+json_t *integ_op_wire(const struct integ_service *s, const struct integ_op *op, json_t *params,
+                      const char *token, struct err *err);
 /* Builds the request of `op` for `host` from wire parameters (borrowed; REST labels and query
  * members are taken from them, the rest is the body). Returns 0, or -1 with err set
  * (<prefix>.ValidationException: a missing or non-string URI member). `r` is initialised

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asl/asl.h"
 #include "integrations/integrations.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -66,9 +67,14 @@ static json_t *convert(const struct integ_service *s, json_t *v, bool to_wire, b
         }
         char *wire = s->camel_case && to_wire ? name_flip(key, false) : xstrdup(key);
         json_t *conv;
+        struct asl_time at;
         if (!to_wire && json_is_number(val) && integ_list_has(s->timestamps, wire)) {
             /* §1.3: epoch seconds (with a fraction) -> integer epoch milliseconds */
             conv = json_integer((json_int_t)llround(json_number_value(val) * 1000.0));
+        } else if (!to_wire && json_is_string(val) && integ_list_has(s->timestamps, wire) &&
+                   asl_time_parse(json_string_value(val), &at) == 0) {
+            /* §1.3, EMR on EKS: ISO-8601 on the wire -> integer epoch milliseconds */
+            conv = json_integer((json_int_t)(at.sec * 1000 + at.nsec / 1000000));
         } else {
             conv = convert(s, val, to_wire, integ_list_has(s->maps, wire));
         }
@@ -92,6 +98,19 @@ json_t *integ_params_to_wire(const struct integ_service *s, json_t *params)
 json_t *integ_reply_from_wire(const struct integ_service *s, json_t *reply)
 {
     return convert(s, reply, false, false);
+}
+
+json_t *integ_op_wire(const struct integ_service *s, const struct integ_op *op, json_t *params,
+                      const char *token, struct err *err)
+{
+    json_t *wire = integ_params_to_wire(s, params);
+    if (op->token != NULL && json_object_get(wire, op->token) == NULL && token != NULL)
+        json_object_set_new(wire, op->token, json_string(token));
+    if (op->shape != NULL && op->shape(wire, token, err) != 0) {
+        json_decref(wire);
+        return NULL;
+    }
+    return wire;
 }
 
 /* The text of a URI or query member (`v` borrowed): a string as it is, a number or boolean as

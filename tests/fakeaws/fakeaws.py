@@ -466,8 +466,9 @@ def main():
                     await writer.drain()
                 finally:
                     fake.log["inflight"] -= 1
-                    if service is not None:
-                        fake.inflight_by_service[service] -= 1
+                    if service is not None:  # a reset may have come in between
+                        fake.inflight_by_service[service] = max(
+                            0, fake.inflight_by_service.get(service, 0) - 1)
                 if close:
                     return
         except (ConnectionError, asyncio.CancelledError):

@@ -62,6 +62,11 @@ def not_found(service, what):
     return ApiError(404, "ResourceNotFoundException", "%s does not exist." % what)
 
 
+def iso(t):
+    """EMR on EKS timestamps: ISO-8601 strings on the wire (timestampFormat iso8601)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
 def new_id(prefix, n=13):
     return prefix + uuid.uuid4().hex[:n].upper()
 
@@ -162,9 +167,10 @@ class Sim:
         st = c.state
         status = {"State": st, "StateChangeReason": {},
                   "Timeline": {"CreationDateTime": c.created}}
-        if st in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+        if st in ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
             status["StateChangeReason"] = {"Code": f.get("reason", "USER_REQUEST"),
                                            "Message": f.get("reason_msg", "Terminated")}
+        if st in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
             status["Timeline"]["EndDateTime"] = c.ended or time.time()
         if st == "WAITING":
             status["StateChangeReason"] = {"Message": "Cluster ready to run steps."}
@@ -265,12 +271,58 @@ class Sim:
                     c.redirect(["TERMINATING", "TERMINATED_WITH_ERRORS"])
         if s.done():
             status["Timeline"]["EndDateTime"] = s.ended or time.time()
-        return {"Step": {"Id": s.fields["id"], "Name": cfg["Name"],
-                         "Config": {"Jar": cfg["HadoopJarStep"]["Jar"],
-                                    "Args": cfg["HadoopJarStep"].get("Args", []),
-                                    "Properties": {}},
-                         "ActionOnFailure": cfg.get("ActionOnFailure", "CONTINUE"),
-                         "Status": status}}
+        return {"Step": self.step_json(s, status)}
+
+    def step_json(self, s, status=None):
+        cfg = s.fields["config"]
+        jar = cfg["HadoopJarStep"]
+        if status is None:
+            status = {"State": s.state, "StateChangeReason": {},
+                      "Timeline": {"CreationDateTime": s.created}}
+        # HadoopStepConfig answers the properties as a map (StepConfig sends a list)
+        return {"Id": s.fields["id"], "Name": cfg["Name"],
+                "Config": {"Jar": jar["Jar"], "Args": jar.get("Args", []),
+                           "Properties": {p["Key"]: p.get("Value", "")
+                                          for p in jar.get("Properties") or []}},
+                "ActionOnFailure": cfg.get("ActionOnFailure", "CONTINUE"),
+                "Status": status}
+
+    def emr_ListSteps(self, p):
+        """Newest first, 2 a page (small pages, so that tests cross pages; 50 with StepIds, as
+        EMR pages); each step listed
+        moves along its life cycle as with DescribeStep."""
+        c = self.get("emr", p["ClusterId"], "emr_cluster", "Cluster id '%s'" % p["ClusterId"])
+        steps = [self.res[sid] for sid in reversed(c.fields["steps"])]
+        if p.get("StepStates"):
+            steps = [s for s in steps if s.state in p["StepStates"]]
+        if p.get("StepIds"):
+            steps = [s for s in steps if s.fields["id"] in p["StepIds"]]
+        start = int(p.get("Marker") or 0)
+        size = 50 if p.get("StepIds") else 2  # EMR's page is 50
+        for s in steps[start:start + size]:
+            s.poll()  # a listing is a poll of the steps it shows
+        out = {"Steps": [self.step_json(s) for s in steps[start:start + size]]}
+        if start + size < len(steps):
+            out["Marker"] = str(start + size)
+        return out
+
+    def emr_ListClusters(self, p):
+        """Newest first, 2 a page; ClusterSummary has no tags."""
+        cs = [r for r in self.res.values() if r.kind == "emr_cluster"]
+        cs.sort(key=lambda r: r.created, reverse=True)
+        if p.get("CreatedAfter") is not None:
+            cs = [c for c in cs if c.created >= float(p["CreatedAfter"])]
+        if p.get("ClusterStates"):
+            cs = [c for c in cs if c.state in p["ClusterStates"]]
+        start = int(p.get("Marker") or 0)
+        page = cs[start:start + 2]
+        out = {"Clusters": [{"Id": c.fields["id"], "Name": c.fields["name"],
+                             "Status": self.cluster_json(c)["Status"],
+                             "ClusterArn": self.cluster_json(c)["ClusterArn"]}
+                            for c in page]}
+        if start + 2 < len(cs):
+            out["Marker"] = str(start + 2)
+        return out
 
     def emr_CancelSteps(self, p):
         self.get("emr", p["ClusterId"], "emr_cluster", "Cluster id '%s'" % p["ClusterId"])
@@ -350,7 +402,7 @@ class Sim:
             "id": v.fields["id"], "name": v.fields["name"], "state": v.state,
             "arn": "arn:aws:emr-containers:%s:%s:/virtualclusters/%s" % (
                 REGION, ACCOUNT, v.fields["id"]),
-            "containerProvider": v.fields["provider"], "createdAt": v.created,
+            "containerProvider": v.fields["provider"], "createdAt": iso(v.created),
             "tags": v.fields["tags"]}}
 
     def emr_containers_DeleteVirtualCluster(self, p):
@@ -392,12 +444,12 @@ class Sim:
                "state": st, "clientToken": q.get("clientToken"),
                "executionRoleArn": q.get("executionRoleArn"),
                "releaseLabel": q.get("releaseLabel"), "jobDriver": q.get("jobDriver"),
-               "createdAt": j.created, "createdBy": "arn:aws:iam::%s:root" % ACCOUNT}
+               "createdAt": iso(j.created), "createdBy": "arn:aws:iam::%s:root" % ACCOUNT}
         if st == "FAILED":
             run["failureReason"] = "USER_ERROR"
             run["stateDetails"] = "Job failed with exit code 1"
         if j.done():
-            run["finishedAt"] = j.ended or time.time()
+            run["finishedAt"] = iso(j.ended or time.time())
         return {"jobRun": run}
 
     def emr_containers_CancelJobRun(self, p):

@@ -16,6 +16,8 @@ A case holds:
                               with --db, SIGKILL once the fake has processed N such calls, post
                               "script", then `sfn resume`),
                      "result": the --result object (status, output | error, cause),
+                     "rejected": instead of "result": `sfn run` refuses the definition (exit
+                                 2) with this diagnostic in its message,
                      "events": the history's event types (optional),
                      "log": what the fake's /__fake/log must show (optional)}
 
@@ -136,12 +138,15 @@ def log_matches(want, got, where, errors):
 
 def base_env(fake, extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")
-           and not k.startswith("SFN_POLL_")}
+           and not k.startswith("SFN_POLL_") and not k.startswith("SFN_RATE_")}
     env.update({
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_ENDPOINT_URL": fake.url,
-        "SFN_POLL_ATHENA": "50", "SFN_POLL_EMR_SERVERLESS": "50",
+        "SFN_POLL_ATHENA": "50", "SFN_POLL_EMR_SERVERLESS": "50", "SFN_POLL_EMR": "50",
+        "SFN_POLL_EMR_CONTAINERS": "50",
+        # EMR's default quota (0.5 calls/s, man/sfn-aws.7) would make each case take minutes
+        "SFN_RATE_EMR": "unlimited",
     })
     env.update(extra or {})
     return env
@@ -179,6 +184,16 @@ def run_case(fake, case):
     if crash is None:
         p = subprocess.run([SFN, "run"] + args + ["--result", "--events"], env=env,
                            capture_output=True, timeout=TIMEOUT)
+        if "rejected" in exp:
+            said = p.stderr.decode()
+            if p.returncode != 2:
+                errors.append("sfn run exited %d, not 2" % p.returncode)
+            if exp["rejected"] not in said:
+                errors.append("sfn run said %r, without %r" % (said, exp["rejected"]))
+            log = fake.log()
+            if log.get("requests"):
+                errors.append("the fake got %d requests" % log["requests"])
+            return errors
         if p.returncode != 0:
             errors.append("sfn run exited %d: %s" % (p.returncode, p.stderr.decode()[-2000:]))
             return errors

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asl/asl.h"
 #include "integrations/integrations.h"
 #include "tests/unit/testlib.h"
 #include "util/buf.h"
@@ -23,6 +24,10 @@ static const struct integ_service *service_named(const char *name)
         return &integ_athena;
     if (strcmp(name, "emr-serverless") == 0)
         return &integ_emr_serverless;
+    if (strcmp(name, "elasticmapreduce") == 0)
+        return &integ_emr;
+    if (strcmp(name, "emr-containers") == 0)
+        return &integ_emr_containers;
     return NULL;
 }
 
@@ -30,8 +35,15 @@ static const struct integ_service *service_named(const char *name)
 static const struct integ_op *op_named(const struct integ_service *s, const char *name)
 {
     for (size_t i = 0; i < s->n_actions; i++) {
-        const struct integ_op *ops[] = {s->actions[i].op, s->actions[i].poll,
-                                        s->actions[i].cancel};
+        const struct integ_action *a = &s->actions[i];
+        const struct integ_op *ops[] = {
+            a->op,
+            a->poll,
+            a->cancel,
+            a->resolve != NULL ? a->resolve->op : NULL,
+            a->reconcile != NULL ? a->reconcile->op : NULL,
+            a->reconcile != NULL ? a->reconcile->check_op : NULL,
+        };
         for (size_t k = 0; k < ARRAY_LEN(ops); k++) {
             if (ops[k] != NULL && strcmp(ops[k]->name, name) == 0)
                 return ops[k];
@@ -115,18 +127,23 @@ static void request_line(struct buf *out, struct aws_request *r)
 static void request_block(const struct tl_block *b, void *arg)
 {
     (void)arg;
-    char w[3][128];
-    if (b->n < 3 || words(b->lines[0], w, 3) == NULL || service_named(w[1]) == NULL ||
+    char w[4][128];
+    const char *rest = b->n >= 3 ? words(b->lines[0], w, 3) : NULL;
+    if (rest == NULL || service_named(w[1]) == NULL ||
         op_named(service_named(w[1]), w[2]) == NULL) {
         tl_check(&T, false, where(b), "malformed block");
         return;
     }
     const struct integ_service *s = service_named(w[1]);
-    const char *opname = w[2];
-    json_t *wire = parse(b->lines[1]);
-    struct aws_request r;
+    const struct integ_op *op = op_named(s, w[2]);
+    /* the parameters as the call gets them (with the token of the header, if any), shaped
+     * for the op, then built */
+    json_t *params = parse(b->lines[1]);
     struct err err = ERR_INIT;
-    int rc = integ_request_build(s, op_named(s, opname), wire, "example.com", &r, &err);
+    json_t *wire = integ_op_wire(s, op, params, rest[0] != '\0' ? rest : NULL, &err);
+    json_decref(params);
+    struct aws_request r;
+    int rc = wire != NULL ? integ_request_build(s, op, wire, "example.com", &r, &err) : -1;
     json_decref(wire);
     if (b->fail) {
         tl_check(&T, rc != 0 && strcmp(err.name, b->lines[2]) == 0, where(b),
@@ -212,6 +229,42 @@ static void token_checks(void)
              "not 64 hex characters: %s", a);
 }
 
+/* integrations.md §1.1: the validator's table of optimized actions (asl/validate.c) and the
+ * integrations' own tables name the same actions and patterns. */
+static void table_checks(void)
+{
+    const struct integ_service *services[] = {&integ_athena, &integ_emr, &integ_emr_containers,
+                                              &integ_emr_serverless};
+    size_t seen = 0;
+    for (size_t i = 0; i < ARRAY_LEN(services); i++) {
+        const struct integ_service *s = services[i];
+        for (size_t k = 0; k < s->n_actions; k++) {
+            const struct integ_action *a = &s->actions[k];
+            const struct asl_known_action *known = NULL;
+            for (size_t j = 0; j < asl_n_known_actions; j++) {
+                if (strcmp(asl_known_actions[j].service, s->name) == 0 &&
+                    strcmp(asl_known_actions[j].action, a->name) == 0)
+                    known = &asl_known_actions[j];
+            }
+            tl_check(&T, known != NULL, "tables", "%s:%s is not in asl_known_actions", s->name,
+                     a->name);
+            if (known == NULL)
+                continue;
+            seen++;
+            tl_check(&T, (a->patterns & INTEG_RR) != 0, "tables", "%s:%s lacks request-response",
+                     s->name, a->name);
+            tl_check(&T, known->sync == ((a->patterns & INTEG_SYNC) != 0), "tables",
+                     "%s:%s: .sync differs", s->name, a->name);
+            tl_check(&T, !(a->patterns & INTEG_SYNC) || (a->poll != NULL && a->job != NULL &&
+                                                          a->state_path != NULL),
+                     "tables", "%s:%s: .sync without poll, job or state", s->name, a->name);
+        }
+    }
+    tl_check(&T, seen == asl_n_known_actions, "tables",
+             "asl_known_actions has %zu rows, the integrations %zu actions", asl_n_known_actions,
+             seen);
+}
+
 int main(void)
 {
     xalloc_install_jansson();
@@ -223,5 +276,6 @@ int main(void)
             tl_check(&T, false, files[i], "cannot read");
     }
     token_checks();
+    table_checks();
     return tl_finish(&T);
 }
