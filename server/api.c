@@ -11,12 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/config.h"
 #include "server/internal.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
 #define TARGET_PREFIX "AWSStepFunctions."
+/* A request object is shallow and small (the largest lists hold 50 tags); documents travel
+ * as strings. Deeper or larger bodies are JSON bombs, refused before jansson builds them. */
+#define BODY_DEPTH_MAX 32
+#define BODY_VALUES_MAX 10000
 
 /* ---- member constraints (api.md Appendix A) ---- */
 
@@ -142,7 +147,11 @@ static const char *error_namespace(const char *code)
     if (strcmp(code, "ValidationException") == 0)
         return "com.amazon.coral.validate#";
     if (strcmp(code, "UnknownOperationException") == 0 ||
-        strcmp(code, "SerializationException") == 0 || strcmp(code, "InternalFailure") == 0)
+        strcmp(code, "SerializationException") == 0 || strcmp(code, "InternalFailure") == 0 ||
+        strcmp(code, "MissingAuthenticationTokenException") == 0 ||
+        strcmp(code, "IncompleteSignatureException") == 0 ||
+        strcmp(code, "InvalidSignatureException") == 0 ||
+        strcmp(code, "UnrecognizedClientException") == 0)
         return "com.amazon.coral.service#";
     return "com.amazonaws.swf.service.v2.model#";
 }
@@ -610,10 +619,58 @@ static void drop_nulls(json_t *o)
     }
 }
 
+/* NULL when the body's JSON structure (outside strings) stays within BODY_DEPTH_MAX and
+ * BODY_VALUES_MAX; else what is wrong. Malformed text is left to the parser. */
+static const char *body_shape_check(const char *s, size_t n)
+{
+    int depth = 0;
+    size_t values = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            if (++depth > BODY_DEPTH_MAX)
+                return "the request body nests deeper than 32 levels";
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        } else if (ch == ',') {
+            if (++values > BODY_VALUES_MAX)
+                return "the request body holds more than 10000 values";
+        }
+    }
+    return NULL;
+}
+
+void api_set_auth(struct api *api, struct auth *auth)
+{
+    api->auth = auth;
+}
+
+void api_set_poll_ms(struct api *api, int64_t ms)
+{
+    api->poll_ms = ms;
+}
+
 void api_handle(struct server_req *req, void *arg)
 {
     struct api *api = arg;
     struct call c = {api, req, NULL};
+    if (api->auth != NULL) {
+        struct auth_fail f;
+        if (auth_check(api->auth, req, time(NULL), &f) != 0) {
+            reply_error(&c, f.status, f.code, f.message, NULL);
+            return;
+        }
+    }
     const char *target = server_req_header(req, "x-amz-target");
     const struct op *op = op_find(target);
     if (op == NULL || strcmp(server_req_method(req), "POST") != 0) {
@@ -625,6 +682,11 @@ void api_handle(struct server_req *req, void *arg)
     }
     size_t len = 0;
     const char *body = server_req_body(req, &len);
+    const char *bomb = len > 0 ? body_shape_check(body, len) : NULL;
+    if (bomb != NULL) {
+        call_error(&c, "SerializationException", "%s", bomb);
+        return;
+    }
     if (len == 0) {
         c.in = json_object();
     } else {
