@@ -541,7 +541,9 @@ def test_hostile(tmp, log):
         check(good.bad == 0 and good.ok > 20,
               "a well-behaved boto3 client kept succeeding: %d ok, %d failed %r"
               % (good.ok, good.bad, good.errors[:2]))
-        check(rss1 - rss0 < 48 * 1024,
+        # ASan keeps freed memory in quarantine (256 MiB at most): a wider bound there
+        bound = 160 * 1024 if "san" in BUILD else 48 * 1024
+        check(rss1 - rss0 < bound,
               "VmRSS bounded: %d kB before the hostile requests, %d kB after" % (rss0, rss1))
         print("hostile: VmRSS %d kB -> %d kB, good client %d rounds, worst %.3f s"
               % (rss0, rss1, good.ok, good.worst))
