@@ -7,6 +7,7 @@
  * non-blocking sockets; one thread. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,7 +26,7 @@
 
 struct bconn {
     int fd;
-    char *req;       /* the request bytes (shared) */
+    char *req;       /* the request bytes: shared, or owned with --named */
     size_t req_len;
     size_t sent;     /* bytes of req written */
     char rbuf[RBUF_SIZE];
@@ -50,8 +51,29 @@ static int cmp_double(const void *a, const void *b)
 static int usage(void)
 {
     fprintf(stderr, "usage: apibench --port PORT --arn STATE_MACHINE_ARN [--conns N] "
-            "[--seconds S] [--warmup S]\n");
+            "[--seconds S] [--warmup S] [--named]\n");
     return 2;
+}
+
+/* The next request of `c`: the shared one, or a StartExecution with the next name. */
+static void conn_next(struct bconn *c, const char *shared, size_t shared_len, const char *arn,
+                      int port, bool named, unsigned long *serial)
+{
+    c->sent = 0;
+    if (!named) {
+        c->req = (char *)shared;
+        c->req_len = shared_len;
+        return;
+    }
+    free(c->req);
+    char body[512];
+    snprintf(body, sizeof(body), "{\"stateMachineArn\":\"%s\",\"name\":\"r%012lu\","
+             "\"input\":\"{\\\"n\\\":1}\"}", arn, (*serial)++);
+    c->req = xasprintf("POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       "X-Amz-Target: AWSStepFunctions.StartExecution\r\n"
+                       "Content-Type: application/x-amz-json-1.0\r\n"
+                       "Content-Length: %zu\r\n\r\n%s", port, strlen(body), body);
+    c->req_len = strlen(c->req);
 }
 
 /* Writes what is left of the request; -1 on a socket error. */
@@ -100,7 +122,12 @@ int main(int argc, char **argv)
     int nconns = 32;
     double seconds = 5.0;
     double warmup = 1.0;
+    bool named = false; /* names of our own, in increasing order; else sfnd makes UUIDs */
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--named") == 0) {
+            named = true;
+            continue;
+        }
         if (i + 1 >= argc)
             return usage();
         if (strcmp(argv[i], "--port") == 0)
@@ -125,6 +152,7 @@ int main(int argc, char **argv)
                           "Content-Type: application/x-amz-json-1.0\r\n"
                           "Content-Length: %zu\r\n\r\n%s", port, strlen(body), body);
     size_t req_len = strlen(req);
+    unsigned long serial = 0;
 
     int ep = epoll_create1(0);
     struct bconn *conns = xcalloc((size_t)nconns, sizeof(*conns));
@@ -145,8 +173,7 @@ int main(int argc, char **argv)
         fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-        c->req = req;
-        c->req_len = req_len;
+        conn_next(c, req, req_len, arn, port, named, &serial);
         c->t_sent = now_s();
         if (conn_flush(c) != 0) {
             perror("apibench: send");
@@ -199,7 +226,7 @@ int main(int argc, char **argv)
                 }
                 lat[n++] = (done - c->t_sent) * 1000.0;
             }
-            c->sent = 0;
+            conn_next(c, req, req_len, arn, port, named, &serial);
             c->t_sent = done;
             if (conn_flush(c) != 0) {
                 perror("apibench: send");
@@ -220,6 +247,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconns; i++) {
         if (conns[i].fd >= 0)
             close(conns[i].fd);
+        if (named)
+            free(conns[i].req);
     }
     close(ep);
     free(lat);
