@@ -593,6 +593,32 @@ void api_uuid(struct api *api, char out[37])
     out[j] = '\0';
 }
 
+void api_name_new(struct api *api, char out[37])
+{
+    /* RFC 9562 UUID version 7: 48 bits of Unix ms, then random bits. Names made in time
+     * order land at the end of the store's name and ARN indexes, where random ones would
+     * dirty a different page per execution at each commit */
+    uint64_t ms = (uint64_t)api_now_ms();
+    uint64_t a = next_rand(api), b = next_rand(api);
+    unsigned char u[16];
+    for (int i = 0; i < 6; i++)
+        u[i] = (unsigned char)(ms >> (40 - 8 * i));
+    u[6] = (unsigned char)(0x70 | (a & 0x0f));
+    u[7] = (unsigned char)(a >> 8);
+    for (int i = 0; i < 8; i++)
+        u[8 + i] = (unsigned char)(b >> (i * 8));
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t j = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[u[i] >> 4];
+        out[j++] = hex[u[i] & 15];
+    }
+    out[j] = '\0';
+}
+
 /* ---- dispatch ---- */
 
 static const struct op *op_find(const char *target)

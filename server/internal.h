@@ -131,6 +131,8 @@ char *api_json_sorted(const json_t *v);
 int64_t api_now_ms(void);
 /* A random UUID v4 (revisionIds). */
 void api_uuid(struct api *api, char out[37]);
+/* A name for an execution started without one: a UUID (version 7, time-ordered). */
+void api_name_new(struct api *api, char out[37]);
 
 /* api_machine.c */
 void op_create_state_machine(struct call *c);
