@@ -1,10 +1,12 @@
 /* server/http.c - HTTP/1.1 connections of sfnd on a libuv loop, parsed by http-parser.
  *
  * A connection handles one request at a time: when a request is complete the parser is
- * paused and reading stops; the handler answers (server_reply), the answer is written, and
- * only then is the rest of what the client sent parsed. So pipelined requests are answered
- * in order, a connection holds at most one read buffer, one request and one answer, and a
- * slow or hostile client costs only its own connection (limits and timeouts in server.h).
+ * paused; the handler answers (server_reply), the answer is written, and only then is the
+ * rest of what the client sent parsed. Reading goes on meanwhile only while nothing read is
+ * left unparsed (bytes that arrive then stop it until the answer is written; an EOF then
+ * still gets the answer). So pipelined requests are answered in order, a connection holds
+ * at most one read buffer, one request and one answer, and a slow or hostile client costs
+ * only its own connection (limits and timeouts in server.h).
  *
  * Replies that acknowledge a change wait for the engine's commit: each is held (a `struct
  * held` ticket) until the commit hook (sfn_engine_after_commit, set by main.c) calls back
@@ -355,8 +357,6 @@ void server_reply(struct server_req *req, int status, const char *error_type, co
     if (req->replied || c->state == CONN_CLOSING)
         return;
     req->replied = true;
-    if (c->state == CONN_DEFERRED)
-        uv_read_stop((uv_stream_t *)&c->tcp); /* the EOF watch of a parked request */
     req->on_gone = NULL;
     c->close_after = c->close_after || !c->keep_alive;
     struct server *srv = c->srv;
@@ -530,7 +530,11 @@ static void conn_dispatch(struct conn *c)
 {
     conn_set_state(c, CONN_HANDLING);
     uv_timer_stop(&c->timer);
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* reading goes on while everything read is parsed (the usual case: one request in
+     * flight), which spares two epoll_ctl calls per request; with pipelined bytes waiting it
+     * stops until the answer is written */
+    if (c->roff < c->rlen)
+        uv_read_stop((uv_stream_t *)&c->tcp);
     make_uuid(c->srv, c->req.id);
     buf_cstr(&c->req.body); /* NUL-terminated for the handler */
     buf_cstr(&c->req.url);
@@ -542,12 +546,8 @@ static void conn_dispatch(struct conn *c)
         return;
     }
     c->srv->fn(&c->req, c->srv->arg);
-    if (c->state == CONN_DEFERRED) {
-        /* parked: watch for EOF when nothing read is left unparsed */
-        if (c->roff == c->rlen)
-            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-        return;
-    }
+    if (c->state == CONN_DEFERRED)
+        return; /* parked: reading, when nothing read is left unparsed, watches for EOF */
     if (!c->req.replied) { /* a handler bug: never leave the client hanging */
         static const char body[] =
             "{\"__type\":\"InternalFailure\",\"message\":\"the request was not answered\"}";
@@ -601,14 +601,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     (void)b;
     if (nread == 0)
         return;
-    if (nread < 0) { /* EOF or error: an unfinished request is dropped with the connection */
+    bool answering = c->state == CONN_WAITING || c->state == CONN_WRITING;
+    if (nread == UV_EOF && answering) {
+        /* the client has sent all it will (a half close): it still gets the answer */
+        c->close_after = true;
+        uv_read_stop(s);
+        return;
+    }
+    if (nread < 0) { /* EOF or error: an unfinished request is dropped with the connection;
+                        a parked one is reported gone */
         conn_close(c);
         return;
     }
     c->roff = 0;
     c->rlen = (size_t)nread;
-    if (c->state == CONN_DEFERRED) {
-        /* the next request, pipelined behind a parked one: parsed after the answer */
+    if (c->state != CONN_READING) {
+        /* the next request, pipelined behind one being answered: parsed after the answer */
         uv_read_stop(s);
         return;
     }
