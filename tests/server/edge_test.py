@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -474,6 +475,26 @@ def test_hostile(tmp, log):
             data = raw_request(d.port, target, body)
             check(data.startswith(b"HTTP/1.1 400 ") and error_code(data) == code,
                   "%s: 400 %s (%r)" % (name, code, data[:200]))
+
+        # a client that half-closes after its request still gets the answer
+        s = socket.create_connection(("127.0.0.1", d.port))
+        body = json.dumps({"stateMachineArn": arn}).encode()
+        s.sendall(("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSStepFunctions.StartExecution"
+                   "\r\nContent-Length: %d\r\n\r\n" % len(body)).encode() + body)
+        s.shutdown(socket.SHUT_WR)
+        data = recv_all(s)
+        s.close()
+        check(data.startswith(b"HTTP/1.1 200 ") and b"executionArn" in data,
+              "half-closed client: the StartExecution answer arrives: %r" % data[:60])
+
+        # executions started without a name get time-ordered UUIDs (version 7)
+        names = [sfn.start_execution(stateMachineArn=arn)["executionArn"].split(":")[-1]
+                 for _ in range(3)]
+        uuid7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                           r"[0-9a-f]{12}$")
+        check(all(uuid7.match(n) for n in names) and len(set(names)) == 3 and
+              abs(int(names[0][:8] + names[0][9:13], 16) - time.time() * 1000) < 60000,
+              "generated names are UUIDs holding the start time: %r" % names)
 
         rnd = random.Random(4)
         for i in range(20):
