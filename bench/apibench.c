@@ -182,7 +182,7 @@ int main(int argc, char **argv)
     }
     size_t cap = 1 << 20, n = 0;
     double *lat = xmalloc(cap * sizeof(*lat));
-    unsigned long errors = 0, total = 0;
+    unsigned long errors = 0, total = 0, answers = 0; /* answers: warm-up included */
     double start = t0 + warmup;
     double stop = start + seconds;
     struct epoll_event evs[256];
@@ -212,6 +212,7 @@ int main(int argc, char **argv)
             if (len == 0)
                 continue;
             double done = now_s();
+            answers++;
             memmove(c->rbuf, c->rbuf + len, c->rlen - len);
             c->rlen -= len;
             if (done >= start && c->t_sent >= start) {
@@ -242,8 +243,9 @@ int main(int argc, char **argv)
     double p99 = n > 0 ? lat[(size_t)((double)n * 0.99)] : 0;
     double max = n > 0 ? lat[n - 1] : 0;
     printf("{\"requests\": %lu, \"seconds\": %.3f, \"rps\": %.1f, \"p50_ms\": %.3f, "
-           "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": %lu, \"conns\": %d}\n", total,
-           elapsed, (double)total / elapsed, p50, p99, max, errors, nconns);
+           "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": %lu, \"conns\": %d, "
+           "\"answers\": %lu}\n", total, elapsed, (double)total / elapsed, p50, p99, max, errors,
+           nconns, answers);
     for (int i = 0; i < nconns; i++) {
         if (conns[i].fd >= 0)
             close(conns[i].fd);
