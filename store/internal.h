@@ -21,6 +21,7 @@ enum {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INS_EXEC,
+    ST_INS_EXEC_ENDED,
     ST_INS_EVENT,
     ST_PUT_CHECKPOINT,
     ST_END_EXEC,
