@@ -29,7 +29,7 @@ static int usage(const char *msg)
 {
     fprintf(stderr, "sfnd: %s\nusage: sfnd [--config FILE] [--listen HOST:PORT] [--db FILE] "
             "[--durability full|normal|off]\n            [--region REGION] [--account ID] "
-            "[--auth none|sigv4]\n", msg);
+            "[--auth none|sigv4]\n            [--activity-poll-timeout SECONDS]\n", msg);
     return 2;
 }
 
