@@ -43,6 +43,9 @@ struct api_machine {
     int64_t revision_id;    /* the store's revision it was compiled from */
     char *role_arn;         /* owned */
     bool deleting;          /* DeleteStateMachine is under way: no new execution */
+    char *arn;              /* owned: the ARN it was last found by (NULL: none yet) */
+    uint64_t gen;           /* sfn_store_machines_gen when it was last read: still current
+                               while that has not changed */
 };
 
 struct api_activity;

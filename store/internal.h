@@ -67,6 +67,7 @@ struct sfn_store {
     struct sfn_engine *eng;      /* attached engine, or NULL */
     sqlite3_stmt *stmt[ST_COUNT];
     bool fatal;                  /* a commit failed: nothing more is written */
+    uint64_t machines_gen;       /* bumped by each statement that writes state_machines */
     struct buf scratch;          /* reused serialisation buffer */
 };
 

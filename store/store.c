@@ -183,6 +183,11 @@ int store_db_err(struct sfn_store *st, struct err *err, const char *what)
 
 sqlite3_stmt *store_stmt(struct sfn_store *st, int i)
 {
+    /* every statement that writes state_machines: what readers cached of a machine is stale
+     * after it (sfn_store_machines_gen). A new such statement must be listed here */
+    if (i == ST_INS_MACHINE || i == ST_SET_REVISION || i == ST_MACHINE_STATUS ||
+        i == ST_DEL_MACHINE)
+        st->machines_gen++;
     sqlite3_stmt *s = st->stmt[i];
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);

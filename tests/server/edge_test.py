@@ -573,6 +573,51 @@ def test_hostile(tmp, log):
     check(rc == 0, "hostile daemon: SIGTERM exit 0")
 
 
+# ---- StartExecution's machine cache -----------------------------------------------------------
+
+def test_machine_cache(tmp, log):
+    """StartExecution reads a machine from the store only after the store wrote a machine:
+    every write (update, delete, create) must be seen by the next start."""
+    d = Daemon(["--db", os.path.join(tmp, "cache.db"), "--durability", "normal",
+                "--region", REGION, "--account", ACCOUNT], log)
+
+    def result_def(v):
+        return json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": v,
+                                                          "End": True}}})
+
+    def run(arn):
+        ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        for _ in range(200):
+            r = sfn.describe_execution(executionArn=ex)
+            if r["status"] != "RUNNING":
+                return json.loads(r.get("output", "null"))
+            time.sleep(0.02)
+        return None
+
+    try:
+        sfn = client(d)
+        arn = sfn.create_state_machine(name="c", definition=result_def(1), roleArn=ROLE)[
+            "stateMachineArn"]
+        other = sfn.create_state_machine(name="o", definition=result_def(9), roleArn=ROLE)[
+            "stateMachineArn"]
+        got = [run(arn), run(arn)]
+        sfn.update_state_machine(stateMachineArn=arn, definition=result_def(2))
+        got.append(run(arn))
+        got.append(run(other))
+        sfn.delete_state_machine(stateMachineArn=arn)
+        gone = code_of(sfn.start_execution, stateMachineArn=arn)
+        sfn.create_state_machine(name="c", definition=result_def(3), roleArn=ROLE)
+        got.append(run(arn))
+        wrong = code_of(sfn.start_execution,
+                        stateMachineArn=arn.replace(ACCOUNT, "999999999999"))
+        check(got == [1, 1, 2, 9, 3] and gone == "StateMachineDoesNotExist" and
+              wrong == "StateMachineDoesNotExist",
+              "starts see every update, delete and re-create of their machine: %r %s %s"
+              % (got, gone, wrong))
+    finally:
+        d.term()
+
+
 # ---- file mode and secrets in the log --------------------------------------------------------
 
 def test_mode_and_log(tmp, log):
@@ -639,7 +684,8 @@ def main():
     log = os.path.join(tmp, "sfnd.log")
     try:
         for name, fn in [("config", test_config), ("sigv4", test_sigv4),
-                         ("hostile", test_hostile), ("mode and log", test_mode_and_log)]:
+                         ("hostile", test_hostile), ("machine cache", test_machine_cache),
+                         ("mode and log", test_mode_and_log)]:
             try:
                 fn(tmp, log)
             except Exception as e:
