@@ -410,6 +410,10 @@ typedef int (*sfn_store_machine_fn)(const struct sfn_store_machine_rec *m, void 
  * once. Returns 0, 1 (not found) or -1 with err set. */
 int sfn_store_get_machine(struct sfn_store *st, const char *name_or_arn,
                           sfn_store_machine_fn fn, void *arg, struct err *err);
+/* A number that changes whenever this store writes a state machine (created, new revision,
+ * status, deleted): what was read with sfn_store_get_machine is still current while it has
+ * not changed. */
+uint64_t sfn_store_machines_gen(const struct sfn_store *st);
 /* Calls fn for the state machines whose name sorts after `after_name` (NULL = from the first),
  * by name in byte order, at most `limit` (0 = all); fn returning non-zero stops the walk.
  * Returns the number of machines passed to fn, or -1 with err set. */

@@ -11,12 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/config.h"
 #include "server/internal.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
 #define TARGET_PREFIX "AWSStepFunctions."
+/* A request object is shallow and small (the largest lists hold 50 tags); documents travel
+ * as strings. Deeper or larger bodies are JSON bombs, refused before jansson builds them. */
+#define BODY_DEPTH_MAX 32
+#define BODY_VALUES_MAX 10000
 
 /* ---- member constraints (api.md Appendix A) ---- */
 
@@ -149,7 +154,11 @@ static const char *error_namespace(const char *code)
     if (strcmp(code, "ValidationException") == 0)
         return "com.amazon.coral.validate#";
     if (strcmp(code, "UnknownOperationException") == 0 ||
-        strcmp(code, "SerializationException") == 0 || strcmp(code, "InternalFailure") == 0)
+        strcmp(code, "SerializationException") == 0 || strcmp(code, "InternalFailure") == 0 ||
+        strcmp(code, "MissingAuthenticationTokenException") == 0 ||
+        strcmp(code, "IncompleteSignatureException") == 0 ||
+        strcmp(code, "InvalidSignatureException") == 0 ||
+        strcmp(code, "UnrecognizedClientException") == 0)
         return "com.amazon.coral.service#";
     return "com.amazonaws.swf.service.v2.model#";
 }
@@ -591,6 +600,32 @@ void api_uuid(struct api *api, char out[37])
     out[j] = '\0';
 }
 
+void api_name_new(struct api *api, char out[37])
+{
+    /* RFC 9562 UUID version 7: 48 bits of Unix ms, then random bits. Names made in time
+     * order land at the end of the store's name and ARN indexes, where random ones would
+     * dirty a different page per execution at each commit */
+    uint64_t ms = (uint64_t)api_now_ms();
+    uint64_t a = next_rand(api), b = next_rand(api);
+    unsigned char u[16];
+    for (int i = 0; i < 6; i++)
+        u[i] = (unsigned char)(ms >> (40 - 8 * i));
+    u[6] = (unsigned char)(0x70 | (a & 0x0f));
+    u[7] = (unsigned char)(a >> 8);
+    for (int i = 0; i < 8; i++)
+        u[8 + i] = (unsigned char)(b >> (i * 8));
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t j = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[u[i] >> 4];
+        out[j++] = hex[u[i] & 15];
+    }
+    out[j] = '\0';
+}
+
 /* ---- dispatch ---- */
 
 static const struct op *op_find(const char *target)
@@ -617,10 +652,58 @@ static void drop_nulls(json_t *o)
     }
 }
 
+/* NULL when the body's JSON structure (outside strings) stays within BODY_DEPTH_MAX and
+ * BODY_VALUES_MAX; else what is wrong. Malformed text is left to the parser. */
+static const char *body_shape_check(const char *s, size_t n)
+{
+    int depth = 0;
+    size_t values = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            if (++depth > BODY_DEPTH_MAX)
+                return "the request body nests deeper than 32 levels";
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        } else if (ch == ',') {
+            if (++values > BODY_VALUES_MAX)
+                return "the request body holds more than 10000 values";
+        }
+    }
+    return NULL;
+}
+
+void api_set_auth(struct api *api, struct auth *auth)
+{
+    api->auth = auth;
+}
+
+void api_set_poll_ms(struct api *api, int64_t ms)
+{
+    api->poll_ms = ms;
+}
+
 void api_handle(struct server_req *req, void *arg)
 {
     struct api *api = arg;
     struct call c = {api, req, NULL};
+    if (api->auth != NULL) {
+        struct auth_fail f;
+        if (auth_check(api->auth, req, time(NULL), &f) != 0) {
+            reply_error(&c, f.status, f.code, f.message, NULL);
+            return;
+        }
+    }
     const char *target = server_req_header(req, "x-amz-target");
     const struct op *op = op_find(target);
     if (op == NULL || strcmp(server_req_method(req), "POST") != 0) {
@@ -632,6 +715,11 @@ void api_handle(struct server_req *req, void *arg)
     }
     size_t len = 0;
     const char *body = server_req_body(req, &len);
+    const char *bomb = len > 0 ? body_shape_check(body, len) : NULL;
+    if (bomb != NULL) {
+        call_error(&c, "SerializationException", "%s", bomb);
+        return;
+    }
     if (len == 0) {
         c.in = json_object();
     } else {

@@ -29,6 +29,12 @@ void api_set_server(struct api *api, struct server *srv);
 struct sfn_execution_options api_execution_options(struct api *api);
 /* Tracks an execution the store recovered (sfn_store_recover_each's callback). */
 void api_track(struct sfn_execution *ex, void *api);
+struct auth;
+/* Checks every request's SigV4 signature with `auth` (borrowed, outlives the api) before
+ * anything else; NULL: signatures are ignored. */
+void api_set_auth(struct api *api, struct auth *auth);
+/* GetActivityTask's long poll, ms (default API_POLL_MS). */
+void api_set_poll_ms(struct api *api, int64_t ms);
 /* The handler for server_new. */
 void api_handle(struct server_req *req, void *api);
 /* Frees the API. Call after sfn_engine_free (which frees or releases every execution). */

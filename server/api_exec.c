@@ -210,7 +210,10 @@ void op_start_execution(struct call *c)
         return;
     }
     struct sfn_execution_options opt = api_execution_options(c->api);
-    opt.name = name;
+    char made[37];
+    if (name == NULL) /* AWS makes a UUID; ours are time-ordered (api_name_new) */
+        api_name_new(c->api, made);
+    opt.name = name != NULL ? name : made;
     opt.role_arn = am->role_arn;
     struct err err = ERR_INIT;
     struct sfn_execution *ex = sfn_execution_start(c->api->eng, am->m, input, &opt, &err);

@@ -1,10 +1,12 @@
 /* server/http.c - HTTP/1.1 connections of sfnd on a libuv loop, parsed by http-parser.
  *
  * A connection handles one request at a time: when a request is complete the parser is
- * paused and reading stops; the handler answers (server_reply), the answer is written, and
- * only then is the rest of what the client sent parsed. So pipelined requests are answered
- * in order, a connection holds at most one read buffer, one request and one answer, and a
- * slow or hostile client costs only its own connection (limits and timeouts in server.h).
+ * paused; the handler answers (server_reply), the answer is written, and only then is the
+ * rest of what the client sent parsed. Reading goes on meanwhile only while nothing read is
+ * left unparsed (bytes that arrive then stop it until the answer is written; an EOF then
+ * still gets the answer). So pipelined requests are answered in order, a connection holds
+ * at most one read buffer, one request and one answer, and a slow or hostile client costs
+ * only its own connection (limits and timeouts in server.h).
  *
  * Replies that acknowledge a change wait for the engine's commit: each is held (a `struct
  * held` ticket) until the commit hook (sfn_engine_after_commit, set by main.c) calls back
@@ -29,6 +31,7 @@
 #include "util/xalloc.h"
 
 #define READ_BUF_SIZE (16 * 1024)
+#define KEEP_BUF_MAX (64 * 1024) /* a request buffer larger than this is freed between requests */
 
 enum conn_state {
     CONN_READING,  /* reading and parsing (idle, or a request partly received) */
@@ -99,6 +102,8 @@ struct server {
     void *closed_arg;
     uint64_t rng;
     int port;
+    struct server_limits lim;
+    size_t body_bytes;        /* request bodies held by all connections (SERVER_BODY_BUDGET) */
 };
 
 /* Every state change of a connection goes through here; the allowed ones are:
@@ -159,11 +164,21 @@ static void make_uuid(struct server *srv, char out[37])
 
 /* ---- requests ---- */
 
+/* Empties a request buffer; a large one is freed, so that an idle connection holds little. */
+static void req_buf_reset(struct buf *b)
+{
+    if (b->cap > KEEP_BUF_MAX)
+        buf_release(b);
+    else
+        buf_reset(b);
+}
+
 static void req_reset(struct server_req *r)
 {
-    buf_reset(&r->url);
-    buf_reset(&r->headers);
-    buf_reset(&r->body);
+    r->conn->srv->body_bytes -= r->body.len;
+    req_buf_reset(&r->url);
+    req_buf_reset(&r->headers);
+    req_buf_reset(&r->body);
     r->in_value = false;
     r->header_bytes = 0;
     r->replied = false;
@@ -190,6 +205,25 @@ const char *server_req_header(const struct server_req *req, const char *name)
         p = value + strlen(value) + 1;
     }
     return NULL;
+}
+
+const char *server_req_header_each(const struct server_req *req, size_t *pos,
+                                   const char **value)
+{
+    if (*pos >= req->headers.len)
+        return NULL;
+    const char *name = req->headers.data + *pos;
+    const char *v = name + strlen(name) + 1;
+    if (v >= req->headers.data + req->headers.len)
+        return NULL;
+    *value = v;
+    *pos = (size_t)(v + strlen(v) + 1 - req->headers.data);
+    return name;
+}
+
+const char *server_req_url(const struct server_req *req)
+{
+    return req->url.len > 0 ? req->url.data : "/";
 }
 
 const char *server_req_body(const struct server_req *req, size_t *len)
@@ -224,6 +258,7 @@ static const char *status_text(int status)
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 403: return "Forbidden";
     case 413: return "Payload Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -244,7 +279,7 @@ static void on_write(uv_write_t *w, int status)
     conn_set_state(c, CONN_READING);
     req_reset(&c->req);
     c->in_request = false;
-    conn_arm(c, SERVER_IDLE_TIMEOUT_MS);
+    conn_arm(c, c->srv->lim.idle_timeout_ms);
     http_parser_pause(&c->parser, 0);
     conn_parse(c);
 }
@@ -322,8 +357,6 @@ void server_reply(struct server_req *req, int status, const char *error_type, co
     if (req->replied || c->state == CONN_CLOSING)
         return;
     req->replied = true;
-    if (c->state == CONN_DEFERRED)
-        uv_read_stop((uv_stream_t *)&c->tcp); /* the EOF watch of a parked request */
     req->on_gone = NULL;
     c->close_after = c->close_after || !c->keep_alive;
     struct server *srv = c->srv;
@@ -384,7 +417,8 @@ static int on_message_begin(http_parser *p)
 {
     struct conn *c = p->data;
     c->in_request = true;
-    conn_arm(c, SERVER_REQUEST_TIMEOUT_MS); /* the whole request, however slowly it trickles */
+    conn_arm(c, c->srv->lim.request_timeout_ms); /* the whole request, however slowly it
+                                                     trickles */
     return 0;
 }
 
@@ -437,6 +471,9 @@ static int on_headers_complete(http_parser *p)
     c->req.in_value = false;
     if (p->content_length != ULLONG_MAX && p->content_length > SERVER_BODY_MAX)
         return reject(c, 413);
+    if (p->content_length != ULLONG_MAX &&
+        c->srv->body_bytes + p->content_length > SERVER_BODY_BUDGET)
+        return reject(c, 503);
     const char *expect = server_req_header(&c->req, "expect");
     if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
         static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -451,7 +488,10 @@ static int on_body(http_parser *p, const char *at, size_t n)
     struct conn *c = p->data;
     if (c->req.body.len + n > SERVER_BODY_MAX)
         return reject(c, 413);
+    if (c->srv->body_bytes + n > SERVER_BODY_BUDGET)
+        return reject(c, 503);
     buf_add(&c->req.body, at, n);
+    c->srv->body_bytes += n;
     return 0;
 }
 
@@ -490,9 +530,14 @@ static void conn_dispatch(struct conn *c)
 {
     conn_set_state(c, CONN_HANDLING);
     uv_timer_stop(&c->timer);
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* reading goes on while everything read is parsed (the usual case: one request in
+     * flight), which spares two epoll_ctl calls per request; with pipelined bytes waiting it
+     * stops until the answer is written */
+    if (c->roff < c->rlen)
+        uv_read_stop((uv_stream_t *)&c->tcp);
     make_uuid(c->srv, c->req.id);
     buf_cstr(&c->req.body); /* NUL-terminated for the handler */
+    buf_cstr(&c->req.url);
     if (c->srv->closing) {
         static const char body[] =
             "{\"__type\":\"ServiceUnavailable\",\"message\":\"the server is shutting down\"}";
@@ -501,12 +546,8 @@ static void conn_dispatch(struct conn *c)
         return;
     }
     c->srv->fn(&c->req, c->srv->arg);
-    if (c->state == CONN_DEFERRED) {
-        /* parked: watch for EOF when nothing read is left unparsed */
-        if (c->roff == c->rlen)
-            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-        return;
-    }
+    if (c->state == CONN_DEFERRED)
+        return; /* parked: reading, when nothing read is left unparsed, watches for EOF */
     if (!c->req.replied) { /* a handler bug: never leave the client hanging */
         static const char body[] =
             "{\"__type\":\"InternalFailure\",\"message\":\"the request was not answered\"}";
@@ -538,7 +579,10 @@ static void conn_parse(struct conn *c)
         if (e != HPE_OK) {
             if (c->reject == 413)
                 conn_refuse(c, 413, "RequestEntityTooLargeException",
-                            "the request body exceeds 1048576 bytes");
+                            "the request body exceeds 2097152 bytes");
+            else if (c->reject == 503)
+                conn_refuse(c, 503, "ServiceUnavailable",
+                            "too many large requests at once: try again later");
             else if (c->reject == 400)
                 conn_refuse(c, 400, "BadRequestException",
                             "the request line and headers exceed 16384 bytes");
@@ -557,14 +601,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     (void)b;
     if (nread == 0)
         return;
-    if (nread < 0) { /* EOF or error: an unfinished request is dropped with the connection */
+    bool answering = c->state == CONN_WAITING || c->state == CONN_WRITING;
+    if (nread == UV_EOF && answering) {
+        /* the client has sent all it will (a half close): it still gets the answer */
+        c->close_after = true;
+        uv_read_stop(s);
+        return;
+    }
+    if (nread < 0) { /* EOF or error: an unfinished request is dropped with the connection;
+                        a parked one is reported gone */
         conn_close(c);
         return;
     }
     c->roff = 0;
     c->rlen = (size_t)nread;
-    if (c->state == CONN_DEFERRED) {
-        /* the next request, pipelined behind a parked one: parsed after the answer */
+    if (c->state != CONN_READING) {
+        /* the next request, pipelined behind one being answered: parsed after the answer */
         uv_read_stop(s);
         return;
     }
@@ -586,6 +638,7 @@ static void on_conn_closed(uv_handle_t *h)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->n_conns--;
+    srv->body_bytes -= c->req.body.len;
     buf_release(&c->req.url);
     buf_release(&c->req.headers);
     buf_release(&c->req.body);
@@ -620,11 +673,31 @@ static void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 }
 
+/* At the connection cap: closes the oldest connection that is reading (idle, or a request
+ * still arriving: nothing of it was acted on), so that a flood of idle or trickling
+ * connections cannot lock the others out. Returns false when every one is busy. */
+static bool conn_evict_oldest(struct server *srv)
+{
+    struct conn *victim = NULL;
+    for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+        if (c->state == CONN_READING)
+            victim = c; /* the list is newest first: the last one found is the oldest */
+    }
+    if (victim == NULL)
+        return false;
+    conn_close(victim);
+    return true;
+}
+
 static void on_connection(uv_stream_t *l, int status)
 {
     struct server *srv = container_of((uv_tcp_t *)l, struct server, listener);
     if (status != 0)
         return;
+    size_t open = 0; /* connections not closing */
+    for (struct conn *c = srv->conns; c != NULL && open < srv->lim.max_conns; c = c->next)
+        open += c->state != CONN_CLOSING;
+    bool room = open < srv->lim.max_conns || conn_evict_oldest(srv);
     struct conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->handles = 2;
@@ -646,12 +719,12 @@ static void on_connection(uv_stream_t *l, int status)
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->state = CONN_READING; /* the first state */
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || srv->n_conns > SERVER_CONN_MAX) {
-        conn_close(c); /* over the limit: refused at once, the others go on */
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || !room) {
+        conn_close(c); /* over the limit with every connection busy: refused at once */
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_arm(c, SERVER_IDLE_TIMEOUT_MS);
+    conn_arm(c, srv->lim.idle_timeout_ms);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -683,6 +756,9 @@ struct server *server_new(uv_loop_t *loop, server_handler_fn fn, void *arg)
 {
     struct server *srv = xcalloc(1, sizeof(*srv));
     srv->loop = loop;
+    srv->lim.max_conns = SERVER_CONN_MAX;
+    srv->lim.request_timeout_ms = SERVER_REQUEST_TIMEOUT_MS;
+    srv->lim.idle_timeout_ms = SERVER_IDLE_TIMEOUT_MS;
     srv->fn = fn;
     srv->arg = arg;
     uv_idle_init(loop, &srv->idle);
@@ -694,6 +770,11 @@ struct server *server_new(uv_loop_t *loop, server_handler_fn fn, void *arg)
     if (srv->rng == 0)
         srv->rng = 0x9E3779B97F4A7C15ULL;
     return srv;
+}
+
+void server_set_limits(struct server *srv, const struct server_limits *lim)
+{
+    srv->lim = *lim;
 }
 
 int server_listen(struct server *srv, const char *host, int port, struct err *err)

@@ -43,6 +43,9 @@ struct api_machine {
     int64_t revision_id;    /* the store's revision it was compiled from */
     char *role_arn;         /* owned */
     bool deleting;          /* DeleteStateMachine is under way: no new execution */
+    char *arn;              /* owned: the ARN it was last found by (NULL: none yet) */
+    uint64_t gen;           /* sfn_store_machines_gen when it was last read: still current
+                               while that has not changed */
 };
 
 struct api_activity;
@@ -80,6 +83,7 @@ struct api {
     uint64_t rng;           /* revisionIds */
     struct sfn_mock *mock;  /* sfnd --mock-config, or NULL (borrowed) */
     struct api_exec_state *exec_state; /* api_sync.c: sync calls, redrive tokens; or NULL */
+    struct auth *auth;      /* --auth sigv4: the verifier (borrowed); NULL: none */
 };
 
 /* One request being answered. */
@@ -133,6 +137,8 @@ char *api_json_sorted(const json_t *v);
 int64_t api_now_ms(void);
 /* A random UUID v4 (revisionIds). */
 void api_uuid(struct api *api, char out[37]);
+/* A name for an execution started without one: a UUID (version 7, time-ordered). */
+void api_name_new(struct api *api, char out[37]);
 
 /* api_machine.c */
 void op_create_state_machine(struct call *c);

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "server/api.h"
+#include "server/config.h"
 #include "server/server.h"
 #include "sfn.h"
 #include "util/xalloc.h"
@@ -26,9 +27,72 @@ struct daemon {
 
 static int usage(const char *msg)
 {
-    fprintf(stderr, "sfnd: %s\nusage: sfnd [--listen HOST:PORT] [--db FILE] "
-            "[--durability full|normal|off] [--mock-config FILE]\n", msg);
+    fprintf(stderr, "sfnd: %s\nusage: sfnd [--config FILE] [--listen HOST:PORT] [--db FILE] "
+            "[--durability full|normal|off] [--mock-config FILE]\n            [--region REGION] [--account ID] "
+            "[--auth none|sigv4]\n            [--activity-poll-timeout SECONDS]\n", msg);
     return 2;
+}
+
+/* Command-line options that are settings of the config file (the same names, '_' as '-'). */
+static const char *const setting_opts[] = {"listen", "db", "durability", "region", "account",
+                                           "auth", "activity-poll-timeout", "mock-config"};
+
+/* The defaults, then --config FILE, then the other options (which win). 0, or 2 after a
+ * message (bad option or file); 1 for --help. */
+static int configure(struct sfnd_config *cfg, int argc, char **argv)
+{
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage("the Step Functions API on a local engine");
+            return 1;
+        }
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc)
+                return usage("--config needs a FILE");
+            file = argv[++i];
+        }
+    }
+    struct err err = ERR_INIT;
+    if (file != NULL && sfnd_config_load(cfg, file, &err) != 0) {
+        fprintf(stderr, "sfnd: %s\n", err.cause);
+        err_clear(&err);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        const char *key = NULL;
+        for (size_t k = 0; k < ARRAY_LEN(setting_opts); k++) {
+            if (strncmp(a, "--", 2) == 0 && strcmp(a + 2, setting_opts[k]) == 0)
+                key = setting_opts[k];
+        }
+        if (key == NULL || i + 1 >= argc) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "unknown or incomplete argument '%s'", a);
+            return usage(msg);
+        }
+        char name[32];
+        snprintf(name, sizeof(name), "%s", key);
+        for (char *p = name; *p != '\0'; p++) {
+            if (*p == '-')
+                *p = '_';
+        }
+        if (sfnd_config_set(cfg, name, argv[++i], &err) != 0) {
+            fprintf(stderr, "sfnd: --%s: %s\n", key, err.cause);
+            err_clear(&err);
+            return 2;
+        }
+    }
+    if (sfnd_config_check(cfg, &err) != 0) {
+        fprintf(stderr, "sfnd: %s\n", err.cause);
+        err_clear(&err);
+        return 2;
+    }
+    return 0;
 }
 
 /* "127.0.0.1:8083", "[::1]:8083". 0, or -1 when malformed. host gets a copy (free it). */
@@ -94,50 +158,31 @@ static void on_store_fatal(const struct err *err, void *arg)
 
 int main(int argc, char **argv)
 {
-    const char *listen = "127.0.0.1:8083";
-    const char *db = "sfnd.db";
-    const char *mock_path = NULL;
-    struct sfn_mock *mock = NULL;
-    struct sfn_store_options so = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (strcmp(a, "--listen") == 0 && has_val) {
-            listen = argv[++i];
-        } else if (strcmp(a, "--db") == 0 && has_val) {
-            db = argv[++i];
-        } else if (strcmp(a, "--mock-config") == 0 && has_val) {
-            mock_path = argv[++i];
-        } else if (strcmp(a, "--durability") == 0 && has_val) {
-            const char *v = argv[++i];
-            if (strcmp(v, "full") == 0)
-                so.durability = SFN_DURABILITY_FULL;
-            else if (strcmp(v, "normal") == 0)
-                so.durability = SFN_DURABILITY_NORMAL;
-            else if (strcmp(v, "off") == 0)
-                so.durability = SFN_DURABILITY_OFF;
-            else
-                return usage("--durability must be full, normal or off");
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage("the Step Functions API on a local engine");
-            return 0;
-        } else {
-            char msg[256];
-            snprintf(msg, sizeof(msg), "unknown or incomplete argument '%s'", a);
-            return usage(msg);
-        }
+    struct sfnd_config cfg;
+    sfnd_config_init(&cfg);
+    int crc = configure(&cfg, argc, argv);
+    if (crc != 0) {
+        sfnd_config_release(&cfg);
+        return crc == 1 ? 0 : 2;
     }
+    struct sfn_store_options so = {0};
+    so.durability = cfg.durability;
+    const char *db = cfg.db;
     char *host = NULL;
     int port = 0;
-    if (parse_listen(listen, &host, &port) != 0)
+    if (parse_listen(cfg.listen, &host, &port) != 0) {
+        sfnd_config_release(&cfg);
         return usage("--listen must be HOST:PORT");
+    }
     signal(SIGPIPE, SIG_IGN);
     xalloc_install_jansson();
+    struct sfn_mock *mock = NULL;
     struct err merr = ERR_INIT;
-    if (mock_path != NULL && (mock = sfn_mock_load(mock_path, &merr)) == NULL) {
+    if (cfg.mock_config != NULL && (mock = sfn_mock_load(cfg.mock_config, &merr)) == NULL) {
         fprintf(stderr, "sfnd: %s\n", merr.cause);
         err_clear(&merr);
         free(host);
+        sfnd_config_release(&cfg);
         return 2;
     }
 
@@ -145,12 +190,16 @@ int main(int argc, char **argv)
     uv_loop_init(&d.loop);
     so.on_fatal = on_store_fatal;
     so.arg = &d;
-    struct sfn_engine_options eo = {false, -1, 0, NULL, NULL, 0};
+    struct sfn_engine_options eo = {false, -1, 0, cfg.region, cfg.account, 0};
     struct err err = ERR_INIT;
     d.eng = sfn_engine_new(&d.loop, &eo);
     d.st = sfn_store_open(db, &so, &err);
-    d.api = api_new(&d.loop, d.eng, d.st, "us-east-1", "123456789012");
+    d.api = api_new(&d.loop, d.eng, d.st, cfg.region, cfg.account);
+    api_set_poll_ms(d.api, cfg.poll_ms);
+    struct auth *auth = cfg.auth == AUTH_SIGV4 ? auth_new(&cfg) : NULL;
+    api_set_auth(d.api, auth);
     d.srv = server_new(&d.loop, api_handle, d.api);
+    server_set_limits(d.srv, &cfg.limits);
     server_set_commit_hook(d.srv, hold_until_commit, &d);
     if (mock != NULL) {
         sfn_mock_attach(d.eng, mock, NULL, NULL, 0, &err); /* fails only for a test case */
@@ -171,8 +220,10 @@ int main(int argc, char **argv)
         sfn_engine_free(d.eng);
         d.eng = NULL;
     } else {
-        fprintf(stderr, "sfnd: listening on %s:%d, store '%s', %zu execution%s resumed\n", host,
-                server_port(d.srv), db, resumed, resumed == 1 ? "" : "s");
+        fprintf(stderr, "sfnd: listening on %s:%d, store '%s', %zu execution%s resumed, "
+                "region %s, account %s, auth %s\n", host, server_port(d.srv), db, resumed,
+                resumed == 1 ? "" : "s", cfg.region, cfg.account,
+                auth != NULL ? "sigv4" : "none");
         uv_signal_init(&d.loop, &d.sigterm);
         uv_signal_init(&d.loop, &d.sigint);
         d.sigterm.data = &d;
@@ -193,6 +244,8 @@ int main(int argc, char **argv)
     sfn_store_close(d.st);
     sfn_mock_free(mock);
     free(host);
+    auth_free(auth);
+    sfnd_config_release(&cfg);
     if (open_handles != 0 && rc == 0)
         fprintf(stderr, "sfnd: the loop still had open handles at exit\n");
     return rc;

@@ -15,11 +15,25 @@
 #include "util/err.h"
 
 #define SERVER_HEADER_MAX (16 * 1024)    /* request line + headers, bytes */
-#define SERVER_BODY_MAX (1024 * 1024)    /* request body, bytes */
-#define SERVER_CONN_MAX 1024             /* open connections; more are closed at accept */
+/* request body, bytes: a definition may have 1,048,576 characters (api.md 11), which JSON
+ * escaping inside the request object makes longer */
+#define SERVER_BODY_MAX (2 * 1024 * 1024)
+/* bodies being received or handled, all connections together, bytes: past it a request
+ * whose body does not fit is answered 503 (fixed memory whatever the clients send) */
+#define SERVER_BODY_BUDGET (64 * 1024 * 1024)
+#define SERVER_CONN_MAX 1024             /* open connections (default; sfnd.conf) */
 #define SERVER_REQUEST_TIMEOUT_MS 30000  /* from a request's first byte to its last */
 #define SERVER_IDLE_TIMEOUT_MS 120000    /* keep-alive connection without a request */
 #define SERVER_WRITE_TIMEOUT_MS 60000    /* a reply the client does not read */
+
+/* Limits a daemon may change (sfnd.conf(5)). */
+struct server_limits {
+    size_t max_conns;            /* open connections; at the cap a new one closes the oldest
+                                    connection that has no request being answered, or is
+                                    refused when there is none */
+    uint64_t request_timeout_ms; /* from a request's first byte to its last */
+    uint64_t idle_timeout_ms;    /* keep-alive connection without a request */
+};
 
 struct server;
 struct server_req;
@@ -30,6 +44,8 @@ typedef void (*server_handler_fn)(struct server_req *req, void *arg);
 
 /* Creates a server on `loop` (nothing is listening yet). */
 struct server *server_new(uv_loop_t *loop, server_handler_fn fn, void *arg);
+/* Replaces the limits (before server_listen). */
+void server_set_limits(struct server *srv, const struct server_limits *lim);
 /* Listens on host:port (an IPv4 or IPv6 literal). 0, or -1 with err set. */
 int server_listen(struct server *srv, const char *host, int port, struct err *err);
 /* The port actually bound (for --listen 127.0.0.1:0). */
@@ -54,6 +70,12 @@ void server_set_commit_hook(struct server *srv,
 const char *server_req_method(const struct server_req *req);
 /* A header by name (case-insensitive), or NULL. */
 const char *server_req_header(const struct server_req *req, const char *name);
+/* Iterates over the headers in the order received: start with *pos = 0; returns a name (its
+ * value in *value), or NULL after the last. */
+const char *server_req_header_each(const struct server_req *req, size_t *pos,
+                                   const char **value);
+/* The request target as sent ("/", "/?a=b"). */
+const char *server_req_url(const struct server_req *req);
 const char *server_req_body(const struct server_req *req, size_t *len);
 /* The request id sent back in x-amzn-RequestId. */
 const char *server_req_id(const struct server_req *req);

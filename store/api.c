@@ -124,6 +124,11 @@ int sfn_store_get_machine(struct sfn_store *st, const char *name_or_arn,
     return get_one_machine(st, s, fn, arg, err);
 }
 
+uint64_t sfn_store_machines_gen(const struct sfn_store *st)
+{
+    return st->machines_gen;
+}
+
 long sfn_store_list_machines(struct sfn_store *st, const char *after_name, size_t limit,
                              sfn_store_machine_fn fn, void *arg, struct err *err)
 {

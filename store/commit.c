@@ -116,19 +116,50 @@ int store_machine_ensure(struct sfn_store *st, struct sfn_machine *m, const char
     return 0;
 }
 
+/* Binds an ended execution's status, output, error, cause and stop time from parameter
+ * `first` on. */
+static void bind_end(struct sfn_store *st, sqlite3_stmt *s, int first, struct sfn_execution *ex)
+{
+    sqlite3_bind_text(s, first, sfn_status_name(sfn_execution_status(ex)), -1, SQLITE_STATIC);
+    bind_json(st, s, first + 1, sfn_execution_output(ex));
+    const struct err *e = sfn_execution_error(ex);
+    if (e->set && e->name[0] != '\0')
+        sqlite3_bind_text(s, first + 2, e->name, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, first + 2);
+    if (e->set && e->cause != NULL)
+        sqlite3_bind_text(s, first + 3, e->cause, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, first + 3);
+    sqlite3_bind_int64(s, first + 4, sfn_execution_stop_ms(ex));
+}
+
+/* Records a new execution: RUNNING, or already ended when it ended in this same turn (one
+ * write instead of an insert and an update). */
 static int insert_execution(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
 {
     struct sfn_machine *m = sfn_execution_machine(ex);
     if (store_machine_ensure(st, m, NULL, err) != 0)
         return -1;
-    sqlite3_stmt *s = store_stmt(st, ST_INS_EXEC);
+    bool ended = sfn_execution_status(ex) != SFN_RUNNING;
+    sqlite3_stmt *s = store_stmt(st, ended ? ST_INS_EXEC_ENDED : ST_INS_EXEC);
     sqlite3_bind_text(s, 1, sfn_execution_arn(ex), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, sfn_execution_name(ex), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, sfn_machine_persist_id(m));
-    bind_json(st, s, 4, sfn_execution_input(ex));
+    /* the input's text is bound through the scratch buffer: bind_end's output, which uses it
+     * too, must not overwrite it before the step */
+    char *input = NULL;
+    if (ended) {
+        input = json_compact(sfn_execution_input(ex));
+        sqlite3_bind_text(s, 4, input, -1, SQLITE_STATIC);
+        bind_end(st, s, 6, ex);
+    } else {
+        bind_json(st, s, 4, sfn_execution_input(ex));
+    }
     sqlite3_bind_int64(s, 5, sfn_execution_start_ms(ex));
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
+    free(input);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return err_set(err, "ExecutionAlreadyExists", "Execution Already Exists: '%s'",
                        sfn_execution_arn(ex));
@@ -179,7 +210,8 @@ static int redrive_row(struct sfn_store *st, struct sfn_execution *ex, struct er
 
 static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
 {
-    if (sfn_execution_persist_id(ex) == 0 && insert_execution(st, ex, err) != 0)
+    bool fresh = sfn_execution_persist_id(ex) == 0;
+    if (fresh && insert_execution(st, ex, err) != 0)
         return -1;
     if (insert_events(st, ex, err) != 0)
         return -1;
@@ -196,16 +228,11 @@ static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err
         json_decref(cp);
         return step_done(st, s, err, "cannot record a checkpoint");
     }
+    if (fresh)
+        return 0; /* inserted ended, and never had a checkpoint */
     sqlite3_stmt *s = store_stmt(st, ST_END_EXEC);
     sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, sfn_status_name(status), -1, SQLITE_STATIC);
-    bind_json(st, s, 3, sfn_execution_output(ex));
-    const struct err *e = sfn_execution_error(ex);
-    if (e->set && e->name[0] != '\0')
-        sqlite3_bind_text(s, 4, e->name, -1, SQLITE_STATIC);
-    if (e->set && e->cause != NULL)
-        sqlite3_bind_text(s, 5, e->cause, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, sfn_execution_stop_ms(ex));
+    bind_end(st, s, 2, ex);
     if (step_done(st, s, err, "cannot record an execution") != 0)
         return -1;
     if (status != SFN_SUCCEEDED && sfn_machine_type(sfn_execution_machine(ex)) == SFN_STANDARD) {

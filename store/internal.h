@@ -21,6 +21,7 @@ enum {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INS_EXEC,
+    ST_INS_EXEC_ENDED,
     ST_INS_EVENT,
     ST_PUT_CHECKPOINT,
     ST_END_EXEC,
@@ -67,6 +68,7 @@ struct sfn_store {
     struct sfn_engine *eng;      /* attached engine, or NULL */
     sqlite3_stmt *stmt[ST_COUNT];
     bool fatal;                  /* a commit failed: nothing more is written */
+    uint64_t machines_gen;       /* bumped by each statement that writes state_machines */
     struct buf scratch;          /* reused serialisation buffer */
 };
 

@@ -108,6 +108,11 @@ static const char *const statements[ST_COUNT] = {
         "INSERT INTO executions (arn, name, machine_id, revision_id, status, input, start_ms) "
         "VALUES (?1, ?2, (SELECT machine_id FROM state_machine_revisions WHERE id = ?3), ?3, "
         "'RUNNING', ?4, ?5)",
+    /* an execution that starts and ends within one commit is written once, ended */
+    [ST_INS_EXEC_ENDED] =
+        "INSERT INTO executions (arn, name, machine_id, revision_id, status, input, start_ms, "
+        "output, error, cause, stop_ms) VALUES (?1, ?2, (SELECT machine_id FROM "
+        "state_machine_revisions WHERE id = ?3), ?3, ?6, ?4, ?5, ?7, ?8, ?9, ?10)",
     [ST_INS_EVENT] =
         "INSERT INTO history (execution_id, id, type, ts_ms, event) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_PUT_CHECKPOINT] = "INSERT OR REPLACE INTO checkpoints (execution_id, data) VALUES (?1, ?2)",
@@ -187,6 +192,11 @@ int store_db_err(struct sfn_store *st, struct err *err, const char *what)
 
 sqlite3_stmt *store_stmt(struct sfn_store *st, int i)
 {
+    /* every statement that writes state_machines: what readers cached of a machine is stale
+     * after it (sfn_store_machines_gen). A new such statement must be listed here */
+    if (i == ST_INS_MACHINE || i == ST_SET_REVISION || i == ST_MACHINE_STATUS ||
+        i == ST_DEL_MACHINE)
+        st->machines_gen++;
     sqlite3_stmt *s = st->stmt[i];
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);

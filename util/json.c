@@ -87,6 +87,35 @@ static size_t real_format(double d, char *tmp, size_t size)
         snprintf(tmp, size, "0.0");
         return 3;
     }
+    /* fast path for whole milliseconds (every timestamp: ms / 1000.0) from 0.001 to 1e11:
+     * at most 14 significant digits, so %.15g prints exactly the decimal ms / 1000 (d is the
+     * double nearest to it) and no exponent; the same text without printf */
+    if (d >= 0.001 && d < 1e11 && size >= 24) {
+        double scaled = d * 1000.0;
+        long long ms = (long long)(scaled + 0.5);
+        if ((double)ms / 1000.0 == d) {
+            long long whole = ms / 1000;
+            int frac = (int)(ms % 1000);
+            char digits[24];
+            size_t nd = 0;
+            do {
+                digits[nd++] = (char)('0' + whole % 10);
+                whole /= 10;
+            } while (whole > 0);
+            size_t n = 0;
+            while (nd > 0)
+                tmp[n++] = digits[--nd];
+            tmp[n++] = '.';
+            tmp[n++] = (char)('0' + frac / 100);
+            if (frac % 100 != 0) {
+                tmp[n++] = (char)('0' + frac / 10 % 10);
+                if (frac % 10 != 0)
+                    tmp[n++] = (char)('0' + frac % 10);
+            }
+            tmp[n] = '\0';
+            return n;
+        }
+    }
     /* %g drops trailing zeros, so 15 digits is already the shortest form of most
      * decimals; 16 or 17 only for values that need them */
     for (int prec = 15; prec <= 17; prec++) {

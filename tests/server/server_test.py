@@ -1020,7 +1020,7 @@ def test_http(d, sfn):
 
     s = socket.create_connection(("127.0.0.1", d.port))
     s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines"
-              b"\r\nContent-Length: 2000000\r\n\r\n" + b"{" * 1000)
+              b"\r\nContent-Length: 3000000\r\n\r\n" + b"{" * 1000)
     data = recv_all(s)
     s.close()
     check(data.startswith(b"HTTP/1.1 413 "), "oversized body: 413: %r" % data[:60])
