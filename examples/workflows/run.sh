@@ -3,7 +3,8 @@
 # sfnd and the AWS CLI (`aws stepfunctions --endpoint-url`) against the fake AWS of
 # tests/fakeaws/ on loopback. sfnd finds the fake through AWS_ENDPOINT_URL and reads keys and
 # region from the environment, as the AWS CLI does; SFN_POLL_<SERVICE>=100 makes its .sync
-# tasks poll every 100 ms instead of every minute. The fake and sfnd (with a temporary --db)
+# tasks poll every 100 ms instead of every minute, and SFN_RATE_<SERVICE>=unlimited lifts the
+# AWS API rates (EMR: 0.5 calls/s) that do not apply to a fake. The fake and sfnd (with a temporary --db)
 # are stopped by their PIDs on exit.
 #
 #     make && sh examples/workflows/run.sh emr-cluster|emr-eks-athena|emr-serverless|emr-analyze [fail]
@@ -56,7 +57,8 @@ fi
 env AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
     AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
     AWS_ENDPOINT_URL="http://127.0.0.1:$fport" SFN_POLL_EMR=100 SFN_POLL_EMR_CONTAINERS=100 \
-    SFN_POLL_EMR_SERVERLESS=100 SFN_POLL_ATHENA=100 \
+    SFN_POLL_EMR_SERVERLESS=100 SFN_POLL_ATHENA=100 SFN_RATE_EMR=unlimited \
+    SFN_RATE_EMR_CONTAINERS=unlimited SFN_RATE_EMR_SERVERLESS=unlimited \
     "$BUILD/sfnd" --listen 127.0.0.1:0 --db "$dir/sfnd.db" 2>"$dir/sfnd.log" &
 sfnd=$!
 wait_for "$dir/sfnd.log" 'listening on' || { cat "$dir/sfnd.log" >&2; exit 1; }

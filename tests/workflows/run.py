@@ -16,6 +16,7 @@ loopback ports of the OS's choosing):
               file: a kill happens once a new TaskSubmitted is in the history, every call that
               changes something is accounted for by the history (nothing is in flight) and the
               fake has answered two more polls; the execution finishes, each job submitted once
+  "restart"   the same with SIGTERM (sfnd drains and exits 0): a restart never cancels
   "stop"      StopExecution once "submit" (an operation, e.g. "emr-serverless.StartJobRun")
               has been answered "submit_count" times (default 1) and the jobs polled: ABORTED,
               and the fake sees "cancel" ("cancel_count" times, default 1)
@@ -29,7 +30,8 @@ bad signature, no validation error and no unknown member.
 
     /usr/bin/python3 tests/workflows/run.py [CASE_OR_SCENARIO_SUBSTRING ...]
 
-The .sync tasks poll every 50 ms (SFN_POLL_<SERVICE>). Scenarios run in parallel (WORKFLOW_JOBS,
+The .sync tasks poll every 50 ms (SFN_POLL_<SERVICE>) at no rate limit (SFN_RATE_<SERVICE>);
+SFND_ARGS adds arguments to sfnd (e.g. "--durability off"). Scenarios run in parallel (WORKFLOW_JOBS,
 default 6); every process started is killed by its PID. The last line is "N passed, N failed".
 """
 import concurrent.futures
@@ -50,8 +52,11 @@ SFND = os.path.join(ROOT, BUILD, "sfnd")
 CASES = os.path.join(HERE, "cases")
 ROLE = "arn:aws:iam::123456789012:role/workflows-test"
 LIMIT = float(os.environ.get("WORKFLOW_TIMEOUT", "90"))  # seconds for one execution
-POLL_ENV = {"SFN_POLL_ATHENA": "50", "SFN_POLL_EMR_SERVERLESS": "50", "SFN_POLL_EMR": "50",
-            "SFN_POLL_EMR_CONTAINERS": "50"}
+# .sync tasks poll every 50 ms, and the fake is not held to AWS's API rates (man/sfn-aws.7)
+POLL_ENV = {}
+for _svc in ("ATHENA", "EMR", "EMR_CONTAINERS", "EMR_SERVERLESS"):
+    POLL_ENV["SFN_POLL_" + _svc] = "50"
+    POLL_ENV["SFN_RATE_" + _svc] = "unlimited"
 
 _spec = importlib.util.spec_from_file_location(
     "integrations_run", os.path.join(ROOT, "tests", "integrations", "run.py"))
@@ -111,7 +116,7 @@ class Sfnd:
     def start(self):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [SFND, "--listen", "127.0.0.1:%d" % self.port, "--db", self.db], env=self.env,
+            [SFND, "--listen", "127.0.0.1:%d" % self.port, "--db", self.db] + os.environ.get("SFND_ARGS", "").split(), env=self.env,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.PIPE)
         log.close()
         line = self.proc.stderr.readline().decode()
@@ -126,11 +131,18 @@ class Sfnd:
             for line in proc.stderr:
                 log.write(line)
 
-    def kill(self):
+    def kill(self, sig=signal.SIGKILL):
+        """Sends `sig` and waits; returns the exit status."""
         if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             os.kill(self.proc.pid, signal.SIGKILL)
-        if self.proc is not None:
             self.proc.wait()
+            return "hung after %s" % sig
 
     def client(self):
         return boto3.session.Session().client(
@@ -230,8 +242,9 @@ def run_scenario(case, kind, sc, tmp):
         sm = sfn.create_state_machine(name=case["name"], definition=definition,
                                       roleArn=ROLE)["stateMachineArn"]
         arn = sfn.start_execution(stateMachineArn=sm, input=inp)["executionArn"]
-        if kind == "crash":
-            desc, sfn = crash_run(daemon, sfn, arn, fake, sc, errors)
+        if kind in ("crash", "restart"):
+            sig = signal.SIGKILL if kind == "crash" else signal.SIGTERM
+            desc, sfn = crash_run(daemon, sfn, arn, fake, sc, sig, errors)
         elif kind == "stop":
             desc = stop_run(sfn, arn, fake, sc, errors)
         else:
@@ -267,9 +280,9 @@ def run_scenario(case, kind, sc, tmp):
     return errors
 
 
-def crash_run(daemon, sfn, arn, fake, sc, errors):
-    """SIGKILL during every .sync wait, restart on the same file; returns the final
-    DescribeExecution answer and the client of the last sfnd."""
+def crash_run(daemon, sfn, arn, fake, sc, sig, errors):
+    """`sig` (SIGKILL, or SIGTERM: exit 0 expected) during every .sync wait, restart on the
+    same file; returns the final DescribeExecution answer and the client of the last sfnd."""
     kills = []  # TaskSubmitted count at each kill
     submitted_at_kill = 0
     end = time.monotonic() + LIMIT
@@ -288,7 +301,9 @@ def crash_run(daemon, sfn, arn, fake, sc, errors):
                 while fake.log()["polls"] < polls + 2 and time.monotonic() < settle:
                     time.sleep(0.01)
                 if fake_changes(fake.log()) == changes:
-                    daemon.kill()
+                    rc = daemon.kill(sig)
+                    if sig == signal.SIGTERM and rc != 0:
+                        errors.append("sfnd exited %r after SIGTERM" % rc)
                     kills.append(n_sub)
                     submitted_at_kill = n_sub
                     daemon.start()
@@ -348,7 +363,7 @@ def scenarios(only):
             case = json.load(f)
         case["name"] = name[:-len(".json")]
         todo = []
-        for kind in ("happy", "faults", "crash", "stop"):
+        for kind in ("happy", "faults", "crash", "restart", "stop"):
             if kind in case:
                 todo.append((kind, kind, case[kind]))
         for i, sc in enumerate(case.get("failures", [])):
