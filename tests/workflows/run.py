@@ -30,7 +30,8 @@ bad signature, no validation error and no unknown member.
 
     /usr/bin/python3 tests/workflows/run.py [CASE_OR_SCENARIO_SUBSTRING ...]
 
-The .sync tasks poll every 50 ms (SFN_POLL_<SERVICE>) at no rate limit (SFN_RATE_<SERVICE>);
+The .sync tasks poll every 50 ms (100 ms in "crash" and "restart"; "poll_ms" in a scenario
+sets it) through SFN_POLL_<SERVICE>, at no rate limit (SFN_RATE_<SERVICE>);
 SFND_ARGS adds arguments to sfnd (e.g. "--durability off"). Scenarios run in parallel (WORKFLOW_JOBS,
 default 6); every process started is killed by its PID. The last line is "N passed, N failed".
 """
@@ -52,11 +53,16 @@ SFND = os.path.join(ROOT, BUILD, "sfnd")
 CASES = os.path.join(HERE, "cases")
 ROLE = "arn:aws:iam::123456789012:role/workflows-test"
 LIMIT = float(os.environ.get("WORKFLOW_TIMEOUT", "90"))  # seconds for one execution
-# .sync tasks poll every 50 ms, and the fake is not held to AWS's API rates (man/sfn-aws.7)
-POLL_ENV = {}
-for _svc in ("ATHENA", "EMR", "EMR_CONTAINERS", "EMR_SERVERLESS"):
-    POLL_ENV["SFN_POLL_" + _svc] = "50"
-    POLL_ENV["SFN_RATE_" + _svc] = "unlimited"
+SERVICES = ("ATHENA", "EMR", "EMR_CONTAINERS", "EMR_SERVERLESS")
+
+
+def poll_env(ms):
+    """.sync tasks poll every `ms`; the fake is not held to AWS's API rates (man/sfn-aws.7)."""
+    env = {}
+    for svc in SERVICES:
+        env["SFN_POLL_" + svc] = str(ms)
+        env["SFN_RATE_" + svc] = "unlimited"
+    return env
 
 _spec = importlib.util.spec_from_file_location(
     "integrations_run", os.path.join(ROOT, "tests", "integrations", "run.py"))
@@ -72,6 +78,7 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 READ_ONLY = ("get", "describe", "list")  # actions that change nothing at the service
+ENDED = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
 
 
 def match(want, got, where, errors):
@@ -228,7 +235,9 @@ def run_scenario(case, kind, sc, tmp):
         script = load_script(sc)
         if script:
             fake.call("POST", "/__fake/script", script)
-        env = irun.base_env(fake, POLL_ENV)
+        # the crash scenarios give the watcher more time to see each wait
+        env = irun.base_env(fake, poll_env(sc.get("poll_ms", 100 if kind in (
+            "crash", "restart") else 50)))
         env.update(sc.get("env", {}))
         daemon = Sfnd(os.path.join(tmp, "sfnd.db"), env, os.path.join(tmp, "sfnd.log"))
         sfn = daemon.client()
@@ -284,18 +293,21 @@ def crash_run(daemon, sfn, arn, fake, sc, sig, errors):
     """`sig` (SIGKILL, or SIGTERM: exit 0 expected) during every .sync wait, restart on the
     same file; returns the final DescribeExecution answer and the client of the last sfnd."""
     kills = []  # TaskSubmitted count at each kill
+    trace = []  # (TaskSubmitted, the fake's changes, the history's) as they were seen
     submitted_at_kill = 0
     end = time.monotonic() + LIMIT
     while time.monotonic() < end:
-        d = sfn.describe_execution(executionArn=arn)
-        if d["status"] != "RUNNING":
-            break
         events = history(sfn, arn)
+        if events[-1]["type"] in ENDED:
+            break
         n_sub = sum(1 for e in events if e["type"] == "TaskSubmitted")
         if n_sub > submitted_at_kill:
             log = fake.log()
             changes = fake_changes(log)
-            if changes == committed_changes(events):
+            seen = (n_sub, changes, committed_changes(events))
+            if not trace or trace[-1] != seen:
+                trace.append(seen)
+            if changes == seen[2]:
                 polls = log["polls"]
                 settle = time.monotonic() + 5
                 while fake.log()["polls"] < polls + 2 and time.monotonic() < settle:
@@ -312,7 +324,7 @@ def crash_run(daemon, sfn, arn, fake, sc, sig, errors):
         time.sleep(0.01)
     else:
         raise RuntimeError("the execution is still RUNNING after %.0f s" % LIMIT)
-    events = history(sfn, arn)
+    d = sfn.describe_execution(executionArn=arn)
     n_sub = sum(1 for e in events if e["type"] == "TaskSubmitted")
     want = sc.get("kills", ">=1")
     if not irun.count_ok(want, len(kills)):
@@ -321,6 +333,9 @@ def crash_run(daemon, sfn, arn, fake, sc, sig, errors):
     if sc.get("every_wait", True) and kills and kills[-1] != n_sub:
         errors.append("crash: the last .sync wait (TaskSubmitted #%d) was not killed in; "
                       "kills at %r" % (n_sub, kills))
+    if len(errors) > 0:
+        errors.append("crash: seen (TaskSubmitted, changes at the fake, in the history): %r"
+                      % trace)
     return d, sfn
 
 
