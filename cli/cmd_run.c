@@ -155,13 +155,57 @@ static void print_stats(struct sfn_execution *ex, struct run *r, uint64_t ns)
             transitions, n, (unsigned long long)ns, hwm_kb);
 }
 
+#ifdef SFN_CLI_LITE
+/* Whether a Task of `states` (and of the Parallel branches and Map processors inside) uses
+ * an AWS integration that test case `tc` does not mock: then sfn-aws must run it. */
+static bool states_need_aws(json_t *states, const struct sfn_mock *mock, const char *machine,
+                            const char *tc)
+{
+    const char *name;
+    json_t *st;
+    json_object_foreach(states, name, st)
+    {
+        const char *res = json_string_value(json_object_get(st, "Resource"));
+        if (res != NULL && cli_uses_integrations(res) &&
+            !sfn_mock_mocks_state(mock, machine, tc, name))
+            return true;
+        json_t *branches = json_object_get(st, "Branches");
+        for (size_t i = 0; i < json_array_size(branches); i++) {
+            if (states_need_aws(json_object_get(json_array_get(branches, i), "States"), mock,
+                                machine, tc))
+                return true;
+        }
+        static const char *const inner[] = {"Iterator", "ItemProcessor"};
+        for (size_t i = 0; i < 2; i++) {
+            json_t *sub = json_object_get(json_object_get(st, inner[i]), "States");
+            if (sub != NULL && states_need_aws(sub, mock, machine, tc))
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool needs_aws(const char *def, size_t len, const struct sfn_mock *mock,
+                      const char *machine, const char *tc)
+{
+    if (!cli_uses_integrations(def))
+        return false;
+    if (mock == NULL)
+        return true;
+    json_t *doc = json_loadb(def, len, 0, NULL);
+    bool need = doc == NULL || states_need_aws(json_object_get(doc, "States"), mock, machine, tc);
+    json_decref(doc);
+    return need;
+}
+#endif
+
 static int usage_error(const char *msg)
 {
     fprintf(stderr,
             "sfn run: %s\nusage: sfn run DEFINITION [--input JSON | --input-file FILE] [--result] "
             "[--history] [--fast-time] [--name NAME] [--state-machine-name NAME] "
             "[--type STANDARD|EXPRESS] [--db FILE [--durability full|normal|off] "
-            "[--db-max-size BYTES]]\n",
+            "[--db-max-size BYTES]] [--mock-config FILE --test-case NAME [--mock-only]]\n",
             msg);
     return 2;
 }
@@ -176,6 +220,9 @@ int cmd_run(int argc, char **argv)
     enum sfn_machine_type type = SFN_STANDARD;
     struct run r = {NULL, false, false, false, false, false};
     const char *db = NULL;
+    const char *mock_path = NULL;
+    const char *test_case = NULL;
+    unsigned mock_flags = 0;
     struct sfn_store_options so = {0};
     struct sfn_engine_options opt = {false, -1, 0, NULL, NULL, 0};
     for (int i = 1; i < argc; i++) {
@@ -201,6 +248,12 @@ int cmd_run(int argc, char **argv)
             r.stats = true;
         } else if (strcmp(a, "--fast-time") == 0) {
             opt.virtual_clock = true;
+        } else if (strcmp(a, "--mock-config") == 0 && has_val) {
+            mock_path = argv[++i];
+        } else if (strcmp(a, "--test-case") == 0 && has_val) {
+            test_case = argv[++i];
+        } else if (strcmp(a, "--mock-only") == 0) {
+            mock_flags |= SFN_MOCK_ONLY;
         } else if (strcmp(a, "--db") == 0 && has_val) {
             db = argv[++i];
         } else if ((strcmp(a, "--durability") == 0 || strcmp(a, "--db-max-size") == 0) &&
@@ -221,6 +274,10 @@ int cmd_run(int argc, char **argv)
         return usage_error("no definition given");
     if (input_text != NULL && input_file != NULL)
         return usage_error("--input and --input-file are exclusive");
+    if ((mock_path == NULL) != (test_case == NULL))
+        return usage_error("--mock-config and --test-case go together");
+    if (mock_path == NULL && mock_flags != 0)
+        return usage_error("--mock-only needs --mock-config");
     const char *wait = getenv("ASL_RETRY_WAIT_MS");
     if (wait != NULL && wait[0] != '\0')
         opt.retry_wait_ms = strtoll(wait, NULL, 10);
@@ -229,8 +286,32 @@ int cmd_run(int argc, char **argv)
     char *def = cli_read_file(path, &def_len);
     if (def == NULL)
         return 2;
+    char *name = machine_name(path, sm_name);
+    struct sfn_mock *mock = NULL;
+    if (mock_path != NULL) {
+        struct err merr = ERR_INIT;
+        mock = sfn_mock_load(mock_path, &merr);
+        if (mock != NULL && !sfn_mock_has_test_case(mock, name, test_case))
+            err_set(&merr, "MockConfigInvalid",
+                    "mock config '%s' has no test case '%s' for state machine '%s' "
+                    "(StateMachines.%s.TestCases.%s; the machine's name is --state-machine-name "
+                    "or the definition file's name up to its first dot)",
+                    mock_path, test_case, name, name, test_case);
+        if (merr.set) {
+            fprintf(stderr, "sfn run: %s\n", merr.cause);
+            err_clear(&merr);
+            sfn_mock_free(mock);
+            free(name);
+            free(def);
+            return 2;
+        }
+    }
 #ifdef SFN_CLI_LITE
-    if (cli_uses_integrations(def)) { /* the AWS libraries load only when needed */
+    /* the AWS libraries load only when needed: not for integrations the test case mocks, nor
+     * under --mock-only (an unmocked Task then fails) */
+    if (!(mock_flags & SFN_MOCK_ONLY) && needs_aws(def, def_len, mock, name, test_case)) {
+        sfn_mock_free(mock);
+        free(name);
         free(def);
         return cli_exec_full();
     }
@@ -240,6 +321,8 @@ int cmd_run(int argc, char **argv)
     if (input_file != NULL) {
         in_buf = cli_read_file(input_file, &in_len);
         if (in_buf == NULL) {
+            sfn_mock_free(mock);
+            free(name);
             free(def);
             return 2;
         }
@@ -249,6 +332,8 @@ int cmd_run(int argc, char **argv)
     } else if (!isatty(STDIN_FILENO)) {
         in_buf = cli_read_file("-", &in_len);
         if (in_buf == NULL) {
+            sfn_mock_free(mock);
+            free(name);
             free(def);
             return 2;
         }
@@ -266,6 +351,8 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "sfn run: the input is not valid JSON: %s\n", err.cause);
             err_clear(&err);
             free(in_buf);
+            sfn_mock_free(mock);
+            free(name);
             free(def);
             return 2;
         }
@@ -287,7 +374,10 @@ int cmd_run(int argc, char **argv)
         err_clear(&err);
     }
 #endif
-    char *name = machine_name(path, sm_name);
+    if (mock != NULL && sfn_mock_attach(eng, mock, name, test_case, mock_flags, &err) != 0) {
+        fprintf(stderr, "sfn run: %s\n", err.cause); /* checked above: not reached */
+        err_clear(&err);
+    }
     struct sfn_machine *m = NULL;
     if (db != NULL) {
         so.on_fatal = cli_store_fatal;
@@ -306,6 +396,7 @@ int cmd_run(int argc, char **argv)
             uv_run(&loop, UV_RUN_DEFAULT);
             uv_loop_close(&loop);
             sfn_store_close(r.store);
+            sfn_mock_free(mock);
             return 2;
         }
         m = sfn_store_machine(r.store, eng, name, def, def_len, type, NULL, &err);
@@ -392,5 +483,6 @@ int cmd_run(int argc, char **argv)
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "sfn: internal error: handles left open\n");
     sfn_store_close(r.store);
+    sfn_mock_free(mock);
     return rc;
 }

@@ -17,6 +17,7 @@ static const char usage[] =
     "  run DEFINITION [--input JSON | --input-file FILE] [--result] [--history]\n"
     "      [--fast-time] [--name NAME] [--state-machine-name NAME] [--type STANDARD|EXPRESS]\n"
     "      [--db FILE [--durability full|normal|off] [--db-max-size BYTES]]\n"
+    "      [--mock-config FILE --test-case NAME [--mock-only]]\n"
     "                       run one execution in-process and print its output\n"
     "  resume --db FILE [--result] [--fast-time]\n"
     "                       continue every unfinished execution of a store\n"

@@ -465,8 +465,10 @@ static void on_engine_close(uv_handle_t *h)
     }
     free(eng->commit_buf);
     free(eng->heap);
-    for (size_t i = 0; i < eng->n_res; i++)
-        free(eng->res[i].pattern);
+    for (size_t i = 0; i < eng->n_res; i++) {
+        free(eng->res[i]->pattern);
+        free(eng->res[i]);
+    }
     free(eng->res);
     free(eng->region);
     free(eng->account);
@@ -498,33 +500,72 @@ void sfn_engine_free(struct sfn_engine *eng)
 
 /* ---- resources ---- */
 
-int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
-                                 const struct sfn_resource_ops *ops, void *arg,
-                                 struct err *err)
+static int register_resource(struct sfn_engine *eng, const char *pattern,
+                             const struct sfn_resource_ops *ops, void *arg, bool first,
+                             struct err *err)
 {
     size_t n = pattern != NULL ? strlen(pattern) : 0;
     if (n == 0 || ops == NULL || ops->start == NULL)
         return err_set(err, "States.Runtime", "cannot register a resource without a pattern and "
                                               "a start function");
     eng->res = xrealloc(eng->res, (eng->n_res + 1) * sizeof(*eng->res));
-    struct resource *r = &eng->res[eng->n_res++];
+    struct resource *r = xcalloc(1, sizeof(*r));
+    eng->res[eng->n_res++] = r;
     r->prefix = pattern[n - 1] == '*';
     r->pattern = xstrndup(pattern, r->prefix ? n - 1 : n);
     r->ops = ops;
     r->arg = arg;
+    r->first = first;
     return 0;
+}
+
+int sfn_engine_register_resource(struct sfn_engine *eng, const char *pattern,
+                                 const struct sfn_resource_ops *ops, void *arg,
+                                 struct err *err)
+{
+    return register_resource(eng, pattern, ops, arg, false, err);
+}
+
+int sfn_engine_register_resource_first(struct sfn_engine *eng, const char *pattern,
+                                       const struct sfn_resource_ops *ops, void *arg,
+                                       struct err *err)
+{
+    return register_resource(eng, pattern, ops, arg, true, err);
+}
+
+/* The latest registration matching `arn`, those marked first before the others, skipping
+ * those with ops `skip` (may be NULL). */
+static const struct resource *resource_match(struct sfn_engine *eng, const char *arn,
+                                             const struct sfn_resource_ops *skip)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = eng->n_res; i-- > 0;) {
+            const struct resource *r = eng->res[i];
+            if (r->first != (pass == 0) || r->ops == skip)
+                continue;
+            if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0
+                          : strcmp(arn, r->pattern) == 0)
+                return r;
+        }
+    }
+    return NULL;
 }
 
 const struct resource *engine_resource_find(struct sfn_engine *eng, const char *arn)
 {
-    /* later registrations win: scan backwards */
-    for (size_t i = eng->n_res; i-- > 0;) {
-        const struct resource *r = &eng->res[i];
-        if (r->prefix ? strncmp(arn, r->pattern, strlen(r->pattern)) == 0
-                      : strcmp(arn, r->pattern) == 0)
-            return r;
-    }
-    return NULL;
+    return resource_match(eng, arn, NULL);
+}
+
+int sfn_engine_resource_next(struct sfn_engine *eng, const char *arn,
+                             const struct sfn_resource_ops *skip,
+                             const struct sfn_resource_ops **ops, void **arg)
+{
+    const struct resource *r = resource_match(eng, arn, skip);
+    if (r == NULL)
+        return -1;
+    *ops = r->ops;
+    *arg = r->arg;
+    return 0;
 }
 
 /* ---- machines ---- */
@@ -761,24 +802,37 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
     return ex;
 }
 
-void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause)
+/* Ends a running execution from outside: every frame aborted, then `type` recorded. */
+static void execution_end(struct sfn_execution *ex, enum sfn_status status, enum ev_type type,
+                          const char *error, const char *cause)
 {
     if (ex->status != SFN_RUNNING)
         return;
     frame_abort(ex->root, true);
+    int64_t prev = type == EV_ExecutionAborted ? 0 : ex->root->last_event; /* api.md 7.4 */
     engine_timer_cancel(ex->eng, &ex->timeout);
-    ex->status = SFN_ABORTED;
+    ex->status = status;
     ex->stop_ms = engine_now(ex->eng);
     err_clear(&ex->err);
     if (error != NULL || cause != NULL)
         err_set_raw(&ex->err, error, cause);
-    struct hevent *e = hist_add(ex, EV_ExecutionAborted, 0);
+    struct hevent *e = hist_add(ex, type, prev);
     if (error != NULL || cause != NULL) {
         e->has_error = true;
         e->error = error != NULL ? xstrdup(error) : NULL;
         e->cause = cause != NULL ? xstrdup(cause) : NULL;
     }
     engine_exec_done(ex);
+}
+
+void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause)
+{
+    execution_end(ex, SFN_ABORTED, EV_ExecutionAborted, error, cause);
+}
+
+void sfn_execution_fail(struct sfn_execution *ex, const char *error, const char *cause)
+{
+    execution_end(ex, SFN_FAILED, EV_ExecutionFailed, error, cause);
 }
 
 void sfn_execution_free(struct sfn_execution *ex)

@@ -53,6 +53,7 @@ struct hevent {
 struct resource {
     char *pattern;                     /* exact ARN, or prefix when prefix is true */
     bool prefix;                       /* pattern ended in '*' */
+    bool first;                        /* asked before the others (a wrapper: the mocks) */
     const struct sfn_resource_ops *ops;
     void *arg;
 };
@@ -65,7 +66,7 @@ struct sfn_task {
     struct frame *frame;        /* NULL once the attempt is abandoned */
     const struct resource *res; /* handler */
     json_t *input;              /* effective input (owned) */
-    char *token;                /* stable per attempt */
+    char *token;                /* random, drawn at scheduling; saved in checkpoints */
     int attempt;                /* retry count of this visit */
     void *data;                 /* handler's */
     bool started;               /* handed to the handler (counted in inflight) */
@@ -73,6 +74,8 @@ struct sfn_task {
     struct sfn_task *dnext, *dprev; /* engine's list of deferred starts */
     json_t *state;              /* handler's resumable state (owned), persisted, or NULL */
     bool done;                  /* succeed/fail called */
+    bool taken;                 /* started by its worker (activities: sfn_task_started;
+                                   other families at scheduling) */
     bool in_start;              /* inside ops->start */
     int64_t timeout_s;          /* resolved TimeoutSeconds (0 = none declared) */
     int64_t heartbeat_s;        /* resolved HeartbeatSeconds (0 = none) */
@@ -227,7 +230,8 @@ struct sfn_engine {
     size_t cap_heap;
     struct frame *rq_head, *rq_tail; /* run queue */
     size_t inflight;            /* task attempts in flight (virtual time waits for them) */
-    struct resource *res;
+    struct resource **res;      /* registrations, each its own allocation: tasks point at them
+                                   while more are registered */
     size_t n_res;
     struct sfn_execution *execs; /* all executions */
     struct sfn_execution *done_head; /* executions whose on_done is pending */

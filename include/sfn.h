@@ -67,6 +67,11 @@ struct sfn_resource_ops {
      * process is shutting down and the execution will be restored later): release what
      * refers to `t`, but keep the job running. May be NULL. */
     void (*detach)(struct sfn_task *t, void *arg);
+    /* Called when an attempt is about to be scheduled, before any event of it is recorded
+     * (e.g. the activity exists). Returns 0, or -1 with err set: the state then fails with
+     * err without a scheduling event (a States.Runtime cause is prefixed with the state's
+     * name, as AWS does for a deleted activity). May be NULL. */
+    int (*check)(struct sfn_task *t, void *arg, struct err *err);
 };
 
 /* Registers a handler for Task resources equal to `pattern`, or starting with it when it
@@ -81,8 +86,10 @@ const char *sfn_task_state_name(const struct sfn_task *t);
 const char *sfn_task_execution_arn(const struct sfn_task *t);
 /* The effective input of the task (after InputPath and Parameters). Borrowed. */
 json_t *sfn_task_input(const struct sfn_task *t);
-/* A token stable across restarts and unique per task attempt (use it as the idempotency
- * token of the service call, or as the .waitForTaskToken token). */
+/* The attempt's task token: 64 hex characters of 256 random bits (unguessable), unique per
+ * attempt and the same after a restart (it is in the checkpoint committed before the start
+ * is called). Use it as the .waitForTaskToken/activity token, or derive the idempotency
+ * token of a service call from it. */
 const char *sfn_task_token(const struct sfn_task *t);
 /* 0 for the first attempt of a state visit, 1 for the first retry, ... */
 int sfn_task_attempt(const struct sfn_task *t);
@@ -95,6 +102,16 @@ void *sfn_task_data(const struct sfn_task *t);
 void sfn_task_succeed(struct sfn_task *t, json_t *output);
 /* Fails the attempt; `error`/`cause` may be NULL. `t` is gone afterwards. */
 void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause);
+/* An activity's worker has taken the attempt (GetActivityTask): records ActivityStarted
+ * {workerName} (`worker_name` may be NULL), committed with the turn like any event, and
+ * starts the HeartbeatSeconds clock; TimeoutSeconds keeps counting from the scheduling
+ * (api.md 8.2, 8.4). The engine keeps the fact in the checkpoint: after a restart the
+ * attempt is still started and both clocks continue. Once per attempt (later calls, and
+ * calls for Task/Lambda resources, whose start is recorded at scheduling, do nothing). */
+void sfn_task_started(struct sfn_task *t, const char *worker_name);
+/* Whether the attempt has been started (sfn_task_started, or at scheduling for non-activity
+ * resources). */
+bool sfn_task_taken(const struct sfn_task *t);
 /* Resets the HeartbeatSeconds clock. */
 void sfn_task_heartbeat(struct sfn_task *t);
 /* Records a TaskSubmitted event (for .sync/.waitForTaskToken: the service's first reply). */
@@ -105,6 +122,17 @@ void sfn_task_submitted(struct sfn_task *t, json_t *output);
 void sfn_task_set_state(struct sfn_task *t, json_t *state);
 /* The state last set (borrowed), or NULL. */
 json_t *sfn_task_state(const struct sfn_task *t);
+
+/* Like sfn_engine_register_resource, but asked before every registration made without it,
+ * whenever those were made (for a handler that wraps the others, such as the mocks). */
+int sfn_engine_register_resource_first(struct sfn_engine *eng, const char *pattern,
+                                       const struct sfn_resource_ops *ops, void *arg,
+                                       struct err *err);
+/* For a handler that wraps others (the mocks): the latest registration matching `arn` whose
+ * ops are not `skip`. Returns 0 with *ops and *arg set, or -1 when there is none. */
+int sfn_engine_resource_next(struct sfn_engine *eng, const char *arn,
+                             const struct sfn_resource_ops *skip,
+                             const struct sfn_resource_ops **ops, void **arg);
 
 /* ---- machines ------------------------------------------------------------------------ */
 
@@ -165,6 +193,10 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
 /* Aborts a running execution (StopExecution): every branch, iteration and in-flight task is
  * cancelled; status ABORTED. `error`/`cause` may be NULL. No-op once ended. */
 void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause);
+/* Ends a running execution as FAILED from outside (DeleteStateMachine, api.md 5.4): the same
+ * cancellation as sfn_execution_stop, but the last event is ExecutionFailed{error, cause}.
+ * No-op once ended. */
+void sfn_execution_fail(struct sfn_execution *ex, const char *error, const char *cause);
 /* Frees an execution (stopping it first if it is running). */
 void sfn_execution_free(struct sfn_execution *ex);
 /* Frees the in-memory execution WITHOUT stopping it: no event is recorded and in-flight
@@ -440,5 +472,46 @@ int sfn_store_untag(struct sfn_store *st, const char *arn, json_t *keys, struct 
 long sfn_store_list_tags(struct sfn_store *st, const char *arn,
                          void (*fn)(const char *key, const char *value, void *arg), void *arg,
                          struct err *err);
+
+/* ---- mocked service integrations (Step Functions Local's MockConfigFile; integrations/mock.c)
+ *
+ * A mock config names, per state machine, test cases that map Task state names to mocked
+ * responses; each response answers the state's invocations (0-based, per execution, retries
+ * and Map iterations included, in the order they start) with a Return value or a Throw
+ * {Error, Cause}. Past the last invocation listed, the last response answers again. Needs no
+ * AWS library. The mock must outlive the engine it is attached to. */
+
+struct sfn_mock;
+
+#define SFN_MOCK_ONLY 1u /* a Task the test case does not mock fails (States.Runtime) instead
+                            of going to the real integration */
+
+/* Reads and validates a MockConfigFile. Returns the mock, or NULL with err set (name
+ * "MockConfigInvalid", the cause naming the file and the place: bad JSON, an unknown
+ * response name, a bad range such as "2-1", both Return and Throw...). */
+struct sfn_mock *sfn_mock_load(const char *path, struct err *err);
+/* The same from text; `where` names it in messages ("mock config 'x.json'"). */
+struct sfn_mock *sfn_mock_parse(const char *text, size_t len, const char *where,
+                                struct err *err);
+void sfn_mock_free(struct sfn_mock *mock);
+bool sfn_mock_has_test_case(const struct sfn_mock *mock, const char *machine,
+                            const char *test_case);
+/* Whether test case `test_case` of `machine` mocks state `state`. */
+bool sfn_mock_mocks_state(const struct sfn_mock *mock, const char *machine,
+                          const char *test_case, const char *state);
+/* Serves every Task of `eng` through the mock (registered first for "*": an unmocked Task
+ * goes to the handler that would have served it, whenever that was registered). `machine` and
+ * `test_case` (both or neither) bind every execution of that machine to the test case.
+ * Returns 0, or -1 with err set (no such test case). */
+int sfn_mock_attach(struct sfn_engine *eng, struct sfn_mock *mock, const char *machine,
+                    const char *test_case, unsigned flags, struct err *err);
+/* Binds all executions of `machine` / one execution (StartExecution on
+ * "stateMachineArn#TestCase") to a test case. 0, or -1 with err set (no such test case). */
+int sfn_mock_bind_machine(struct sfn_mock *mock, const char *machine, const char *test_case,
+                          struct err *err);
+int sfn_mock_bind_execution(struct sfn_mock *mock, const char *exec_arn, const char *machine,
+                            const char *test_case, struct err *err);
+/* Drops what the mock keeps for an execution that has ended (binding, invocation counts). */
+void sfn_mock_forget(struct sfn_mock *mock, const char *exec_arn);
 
 #endif

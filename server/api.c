@@ -650,6 +650,8 @@ static void on_execution_done(struct sfn_execution *ex, void *arg)
     struct api *api = arg;
     /* called after the commit of the execution's end; the store has its record now */
     smap_del(&api->running, sfn_execution_arn(ex));
+    if (api->mock != NULL) /* sfnd --mock-config: its test case binding and counts */
+        sfn_mock_forget(api->mock, sfn_execution_arn(ex));
     sfn_execution_free(ex);
 }
 

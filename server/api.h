@@ -33,5 +33,9 @@ void api_track(struct sfn_execution *ex, void *api);
 void api_handle(struct server_req *req, void *api);
 /* Frees the API. Call after sfn_engine_free (which frees or releases every execution). */
 void api_free(struct api *api);
+/* sfnd --mock-config: StartExecution on "stateMachineArn#TestCase" runs that test case of
+ * the mock (borrowed; attached to the engine by the caller). */
+struct sfn_mock;
+void api_set_mock(struct api *api, struct sfn_mock *mock);
 
 #endif

@@ -146,10 +146,23 @@ static int start_name_taken(struct call *c, const char *exec_arn, json_t *input)
     return 0;
 }
 
+void api_set_mock(struct api *api, struct sfn_mock *mock)
+{
+    api->mock = mock;
+}
+
 void op_start_execution(struct call *c)
 {
     const char *arn = call_str(c, "stateMachineArn");
     const char *name = call_str(c, "name");
+    /* Step Functions Local: "stateMachineArn#TestCaseName" runs a test case of the mocks */
+    char test_case[256] = "";
+    const char *hash = arn != NULL && c->api->mock != NULL ? strchr(arn, '#') : NULL;
+    if (hash != NULL) {
+        snprintf(test_case, sizeof(test_case), "%s", hash + 1);
+        json_object_set_new(c->in, "stateMachineArn", json_stringn(arn, (size_t)(hash - arn)));
+        arn = call_str(c, "stateMachineArn");
+    }
     char *scratch = NULL;
     char *parts[ARN_PARTS_MAX];
     int n = 0;
@@ -187,6 +200,13 @@ void op_start_execution(struct call *c)
         }
     }
     free(scratch);
+    if (test_case[0] != '\0' &&
+        !sfn_mock_has_test_case(c->api->mock, sfn_machine_name(am->m), test_case)) {
+        call_error(c, "ValidationException", "the mock config has no test case '%s' for state "
+                   "machine '%s'", test_case, sfn_machine_name(am->m));
+        json_decref(input);
+        return;
+    }
     struct sfn_execution_options opt = api_execution_options(c->api);
     opt.name = name;
     opt.role_arn = am->role_arn;
@@ -199,6 +219,9 @@ void op_start_execution(struct call *c)
         err_clear(&err);
         return;
     }
+    if (test_case[0] != '\0') /* before any Task starts: they start from the loop */
+        sfn_mock_bind_execution(c->api->mock, sfn_execution_arn(ex), sfn_machine_name(am->m),
+                                test_case, NULL);
     smap_put(&c->api->running, sfn_execution_arn(ex), ex);
     call_ok(c, started_reply(sfn_execution_arn(ex), sfn_execution_start_ms(ex)), true);
 }

@@ -77,6 +77,7 @@ struct api {
     int64_t poll_ms;        /* GetActivityTask's long poll */
     bool shutting_down;     /* api_shutdown: no more long polls */
     uint64_t rng;           /* revisionIds */
+    struct sfn_mock *mock;  /* sfnd --mock-config, or NULL (borrowed) */
 };
 
 /* One request being answered. */

@@ -29,7 +29,7 @@ struct daemon {
 static int usage(const char *msg)
 {
     fprintf(stderr, "sfnd: %s\nusage: sfnd [--listen HOST:PORT] [--db FILE] "
-            "[--durability full|normal|off]\n", msg);
+            "[--durability full|normal|off] [--mock-config FILE]\n", msg);
     return 2;
 }
 
@@ -124,6 +124,8 @@ int main(int argc, char **argv)
 {
     const char *listen = "127.0.0.1:8083";
     const char *db = "sfnd.db";
+    const char *mock_path = NULL;
+    struct sfn_mock *mock = NULL;
     struct sfn_store_options so = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -132,6 +134,8 @@ int main(int argc, char **argv)
             listen = argv[++i];
         } else if (strcmp(a, "--db") == 0 && has_val) {
             db = argv[++i];
+        } else if (strcmp(a, "--mock-config") == 0 && has_val) {
+            mock_path = argv[++i];
         } else if (strcmp(a, "--durability") == 0 && has_val) {
             const char *v = argv[++i];
             if (strcmp(v, "full") == 0)
@@ -157,6 +161,13 @@ int main(int argc, char **argv)
         return usage("--listen must be HOST:PORT");
     signal(SIGPIPE, SIG_IGN);
     xalloc_install_jansson();
+    struct err merr = ERR_INIT;
+    if (mock_path != NULL && (mock = sfn_mock_load(mock_path, &merr)) == NULL) {
+        fprintf(stderr, "sfnd: %s\n", merr.cause);
+        err_clear(&merr);
+        free(host);
+        return 2;
+    }
 
     struct daemon d = {0};
     uv_loop_init(&d.loop);
@@ -170,6 +181,10 @@ int main(int argc, char **argv)
     d.api = api_new(&d.loop, d.eng, d.st, "us-east-1", "123456789012");
     d.srv = server_new(&d.loop, api_handle, d.api);
     server_set_commit_hook(d.srv, hold_until_commit, &d);
+    if (mock != NULL) {
+        sfn_mock_attach(d.eng, mock, NULL, NULL, 0, &err); /* fails only for a test case */
+        api_set_mock(d.api, mock);
+    }
     api_set_server(d.api, d.srv);
     struct sfn_execution_options xo = api_execution_options(d.api);
     size_t resumed = 0;
@@ -207,6 +222,7 @@ int main(int argc, char **argv)
     server_free(d.srv);
     int open_handles = uv_loop_close(&d.loop);
     sfn_store_close(d.st);
+    sfn_mock_free(mock);
     free(host);
     if (open_handles != 0 && rc == 0)
         fprintf(stderr, "sfnd: the loop still had open handles at exit\n");
