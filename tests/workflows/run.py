@@ -33,9 +33,10 @@ bad signature, no validation error and no unknown member.
     /usr/bin/python3 tests/workflows/run.py [CASE_OR_SCENARIO_SUBSTRING ...]
 
 The .sync tasks poll every 50 ms ("poll_ms" in a scenario sets it) through SFN_POLL_<SERVICE>,
-at no rate limit (SFN_RATE_<SERVICE>);
-SFND_ARGS adds arguments to sfnd (e.g. "--durability off"). Scenarios run in parallel (WORKFLOW_JOBS,
-default 6); every process started is killed by its PID. The last line is "N passed, N failed".
+at no rate limit (SFN_RATE_<SERVICE>); a scenario's "env" adds to sfnd's environment and
+SFND_ARGS to its arguments (e.g. "--durability off"). Scenarios run in parallel
+(WORKFLOW_JOBS, default 6); every process started is killed by its PID. The last line is
+"N passed, N failed".
 """
 import concurrent.futures
 import importlib.util
@@ -65,6 +66,7 @@ def poll_env(ms):
         env["SFN_POLL_" + svc] = str(ms)
         env["SFN_RATE_" + svc] = "unlimited"
     return env
+
 
 _spec = importlib.util.spec_from_file_location(
     "integrations_run", os.path.join(ROOT, "tests", "integrations", "run.py"))
