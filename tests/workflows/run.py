@@ -201,6 +201,13 @@ def fake_changes(log):
                if not op.split(".", 1)[1].lower().startswith(READ_ONLY))
 
 
+def fake_reads(log):
+    """The polls the fake has answered (Describe*, Get*, List*: EMR steps of one cluster are
+    polled together with ListSteps)."""
+    return sum(c for op, c in log.get("by_op", {}).items()
+               if op.split(".", 1)[1].lower().startswith(READ_ONLY))
+
+
 def result_of(desc):
     out = {"status": desc["status"]}
     if "output" in desc:
@@ -320,9 +327,9 @@ def crash_run(daemon, sfn, arn, fake, sc, sig, errors):
             if changes == seen[2]:
                 # two more polls: sfnd has passed the end of the turn that recorded the
                 # submission, so it is committed
-                polls = log["polls"]
+                polls = fake_reads(log)
                 settle = time.monotonic() + 5
-                while fake.log()["polls"] < polls + 2 and time.monotonic() < settle:
+                while fake_reads(fake.log()) < polls + 2 and time.monotonic() < settle:
                     time.sleep(0.01)
                 if fake_changes(fake.log()) == changes:
                     rc = daemon.kill(sig)
@@ -374,8 +381,9 @@ def stop_run(sfn, arn, fake, sc, errors):
                 d["status"], n_submit, submit))
             return d
         time.sleep(0.01)
-    polls = log["polls"]
-    while fake.log()["polls"] < polls + 2 and time.monotonic() < end:
+    polls = fake_reads(log)
+    settle = time.monotonic() + 5
+    while fake_reads(fake.log()) < polls + 2 and time.monotonic() < settle:
         time.sleep(0.01)
     sfn.stop_execution(executionArn=arn, error="Operator.Stopped", cause="stopped by the test")
     d = wait_end(sfn, arn)
