@@ -12,12 +12,14 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "sfn.h"
+#include "sfn_integrations.h"
 #include "util/xalloc.h"
 
 struct daemon {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     struct sfn_engine *eng;
+    struct sfn_integrations *integ; /* the AWS service integrations (NULL: off) */
     struct sfn_store *st;
     struct api *api;
     struct server *srv;
@@ -113,12 +115,38 @@ static int parse_listen(const char *s, char **host, int *port)
     return 0;
 }
 
+/* AWS service integrations (man/sfn-integrations.7): Task states on
+ * arn:aws:states:::athena:*, emr-serverless:*, ... call AWS with the credentials, region and
+ * endpoints of the AWS CLI's environment and profile chain (AWS_ENDPOINT_URL_<SERVICE>,
+ * AWS_PROFILE, ..., man/sfn-aws.7), read the first time a task needs them, so registering
+ * costs nothing at start-up and needs no AWS configuration. StopExecution cancels an in-flight
+ * .sync job (the handler's cancel); a shutdown or a crash only lets go of it (detach), and the
+ * restarted sfnd polls the same job again, never cancelling or resubmitting it. */
+static void daemon_integrations_start(struct daemon *d)
+{
+    struct err err = ERR_INIT;
+    d->integ = sfn_integrations_register(d->eng, &d->loop, NULL, &err);
+    if (d->integ == NULL) {
+        fprintf(stderr, "sfnd: %s (the AWS integrations are off)\n",
+                err.cause != NULL ? err.cause : err.name);
+        err_clear(&err);
+    }
+}
+
+/* After sfn_engine_free: every task has been cancelled or detached by then. */
+static void daemon_integrations_stop(struct daemon *d)
+{
+    sfn_integrations_free(d->integ);
+    d->integ = NULL;
+}
+
 static void on_server_closed(void *arg)
 {
     struct daemon *d = arg;
     /* commits what the last turn changed and releases the running executions */
     sfn_engine_free(d->eng);
     d->eng = NULL;
+    daemon_integrations_stop(d);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -193,6 +221,7 @@ int main(int argc, char **argv)
     struct sfn_engine_options eo = {false, -1, 0, cfg.region, cfg.account, 0};
     struct err err = ERR_INIT;
     d.eng = sfn_engine_new(&d.loop, &eo);
+    daemon_integrations_start(&d);
     d.st = sfn_store_open(db, &so, &err);
     d.api = api_new(&d.loop, d.eng, d.st, cfg.region, cfg.account);
     api_set_poll_ms(d.api, cfg.poll_ms);
@@ -219,6 +248,7 @@ int main(int argc, char **argv)
         server_close(d.srv, NULL, NULL);
         sfn_engine_free(d.eng);
         d.eng = NULL;
+        daemon_integrations_stop(&d);
     } else {
         fprintf(stderr, "sfnd: listening on %s:%d, store '%s', %zu execution%s resumed, "
                 "region %s, account %s, auth %s\n", host, server_port(d.srv), db, resumed,
@@ -236,6 +266,7 @@ int main(int argc, char **argv)
         rc = d.exit_code;
     if (d.eng != NULL) { /* the loop ended without a stop (cannot happen while listening) */
         sfn_engine_free(d.eng);
+        daemon_integrations_stop(&d);
         uv_run(&d.loop, UV_RUN_DEFAULT);
     }
     api_free(d.api);

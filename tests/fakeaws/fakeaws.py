@@ -27,7 +27,8 @@ Control endpoints (unsigned, under /__fake/):
   POST /__fake/script   JSON merged into the script: {"faults": {"rate": 0.2, "kinds":
                         ["throttle", "500", "503", "drop", "slow"], "slow_ms": 200,
                         "only": ["athena"], "ops": ["GetQueryExecution"]}, "lifecycles": {"<kind>": {"polls": 1,
-                        "outcome": "FAILED" | [...]}}, "creds": {"AKID": "SECRET"}}
+                        "outcome": "FAILED" | [...]}}, "creds": {"AKID": "SECRET"},
+                        "hold": true | false, "release": true} (fakeaws_sim.py)
   POST /__fake/reset    forgets resources, log and script (creds are kept)
   GET  /__fake/log      counters: requests, submissions, polls, signatures_ok/bad, faults,
                         connections, max_inflight, per-operation counts, arrival times,
@@ -146,6 +147,10 @@ class Fake:
                 self.creds[akid] = secret
             if "seed" in doc:
                 self.rng.seed(doc["seed"])
+            if "hold" in doc:
+                self.sim.hold = bool(doc["hold"])
+            if doc.get("release"):
+                self.sim.release()
             return 200, {"script": self.script}
         return 404, {"message": "no control endpoint %s %s" % (method, path)}
 

@@ -10,7 +10,12 @@ Kinds and outcomes: emr_cluster (WAITING | TERMINATED_WITH_ERRORS), emr_step (CO
 FAILED), eks_job_run (COMPLETED | FAILED), serverless_application (CREATED | TERMINATED),
 serverless_job_run (SUCCESS | FAILED), athena_query (SUCCEEDED | FAILED). Idempotency tokens:
 the same token with the same parameters returns the first resource; with other parameters it
-is an error, as AWS answers."""
+is an error, as AWS answers.
+
+With "hold": true in the script, a resource created or sent along a new path (a cluster
+being terminated, an application started) stays where it is, however often it is polled,
+until a script with "release": true lets every held resource go on: a test can act while a
+job is surely still waiting (tests/workflows/run.py kills sfnd in every .sync wait)."""
 import json
 import time
 import uuid
@@ -83,12 +88,16 @@ class Resource:
         self.created = time.time()
         self.ended = None
         self.fields = fields
+        self.held = False  # frozen by the script's "hold" until a "release"
+        self.fresh = True  # new, or sent along a new path: to be held when holding
 
     @property
     def state(self):
         return self.path[self.idx]
 
     def poll(self):
+        if self.held:
+            return self.state
         if self.idx < len(self.path) - 1:
             self.count += 1
             if self.count >= self.polls:
@@ -102,6 +111,7 @@ class Resource:
         """Continues from the current state along `path` (its first state is the next one)."""
         self.path = self.path[:self.idx + 1] + list(path)
         self.count = 0
+        self.fresh = True
 
     def done(self):
         return self.idx == len(self.path) - 1
@@ -110,6 +120,7 @@ class Resource:
 class Sim:
     def __init__(self):
         self.lifecycles = {}
+        self.hold = False  # hold new and redirected resources (module docstring)
         self.res = {}      # id -> Resource
         self.tokens = {}   # (service, op, token) -> (params json, answer)
 
@@ -158,7 +169,17 @@ class Sim:
         fn = getattr(self, "%s_%s" % (service.replace("-", "_"), op), None)
         if fn is None:
             raise ApiError(501, "NotImplemented", "the fake does not implement %s" % op)
-        return fn(p)
+        try:
+            return fn(p)
+        finally:
+            for r in self.res.values():
+                if r.fresh:
+                    r.fresh = False
+                    r.held = self.hold
+
+    def release(self):
+        for r in self.res.values():
+            r.held = False
 
     # ---- EMR ------------------------------------------------------------------------------
 
