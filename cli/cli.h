@@ -21,6 +21,8 @@ int cmd_validate(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_executions(int argc, char **argv);
 int cmd_history(int argc, char **argv);
+int cmd_test_state(int argc, char **argv); /* cmd_test.c */
+int cmd_test(int argc, char **argv);
 
 struct sfn_store_options;
 struct err;
