@@ -101,6 +101,8 @@ static const struct member m_task_failure[] = {
     END};
 static const struct member m_task_heartbeat[] = {STR("taskToken", true, 1, 2048), END};
 
+static const struct member m_none[] = {END};
+
 struct op {
     const char *name;
     void (*fn)(struct call *c);
@@ -132,6 +134,7 @@ static const struct op ops[] = {
     {"SendTaskSuccess", op_send_task_success, m_task_success},
     {"SendTaskFailure", op_send_task_failure, m_task_failure},
     {"SendTaskHeartbeat", op_send_task_heartbeat, m_task_heartbeat},
+    {"TestState", op_test_state, m_none}, /* api_test_state.c checks its members */
 };
 
 /* ---- answers ---- */
