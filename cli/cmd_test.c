@@ -552,7 +552,13 @@ static int write_junit(const char *file, struct suite *suites, size_t n)
                 continue;
             }
             buf_putc(&c->why, '\0');
-            fprintf(f, ">\n      <failure message=\"expectations not met\" type=\"AssertionError\">");
+            /* the message: the first difference, on one line */
+            const char *first = c->why.data + strspn(c->why.data, " ");
+            char *msg = xstrndup(first, strcspn(first, "\n"));
+            fprintf(f, ">\n      <failure message=\"");
+            xml_escape(f, msg);
+            free(msg);
+            fprintf(f, "\" type=\"AssertionError\">");
             xml_escape(f, c->why.data);
             fprintf(f, "</failure>\n    </testcase>\n");
         }
