@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
@@ -146,6 +147,30 @@ def main():
                 else:
                     check(err["Code"] == werr["code"] and err["Message"] == werr["message"],
                           "%s (API): %s: %s" % (name, err["Code"], err["Message"]))
+        # an unmocked Task goes to what sfnd serves: here an activity, done by a worker
+        act = sfn.create_activity(name="test-state-worker")["activityArn"]
+        res = {}
+
+        def test_activity():
+            try:
+                res["r"] = sfn.test_state(
+                    definition=json.dumps({"Type": "Task", "Resource": act,
+                                           "ResultPath": "$.w", "Next": "After"}),
+                    roleArn=ROLE, input='{"a":1}')
+            except ClientError as e:
+                res["r"] = e.response["Error"]
+        t = threading.Thread(target=test_activity)
+        t.start()
+        task = sfn.get_activity_task(activityArn=act)
+        check(task.get("input") == '{"a":1}', "activity task input %r" % task.get("input"))
+        if task.get("taskToken"):
+            sfn.send_task_success(taskToken=task["taskToken"], output='{"done":true}')
+        t.join(30)
+        got = decoded(res.get("r", {}))
+        check(got == {"status": "SUCCEEDED", "nextState": "After",
+                      "output": {"a": 1, "w": {"done": True}}},
+              "TestState of an activity Task: %s" % json.dumps(got))
+        sfn.delete_activity(activityArn=act)
         # nothing of TestState is recorded: no state machine, no execution
         check(sfn.list_state_machines()["stateMachines"] == [],
               "TestState left a state machine behind")
