@@ -802,24 +802,37 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
     return ex;
 }
 
-void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause)
+/* Ends a running execution from outside: every frame aborted, then `type` recorded. */
+static void execution_end(struct sfn_execution *ex, enum sfn_status status, enum ev_type type,
+                          const char *error, const char *cause)
 {
     if (ex->status != SFN_RUNNING)
         return;
     frame_abort(ex->root, true);
+    int64_t prev = type == EV_ExecutionAborted ? 0 : ex->root->last_event; /* api.md 7.4 */
     engine_timer_cancel(ex->eng, &ex->timeout);
-    ex->status = SFN_ABORTED;
+    ex->status = status;
     ex->stop_ms = engine_now(ex->eng);
     err_clear(&ex->err);
     if (error != NULL || cause != NULL)
         err_set_raw(&ex->err, error, cause);
-    struct hevent *e = hist_add(ex, EV_ExecutionAborted, 0);
+    struct hevent *e = hist_add(ex, type, prev);
     if (error != NULL || cause != NULL) {
         e->has_error = true;
         e->error = error != NULL ? xstrdup(error) : NULL;
         e->cause = cause != NULL ? xstrdup(cause) : NULL;
     }
     engine_exec_done(ex);
+}
+
+void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause)
+{
+    execution_end(ex, SFN_ABORTED, EV_ExecutionAborted, error, cause);
+}
+
+void sfn_execution_fail(struct sfn_execution *ex, const char *error, const char *cause)
+{
+    execution_end(ex, SFN_FAILED, EV_ExecutionFailed, error, cause);
 }
 
 void sfn_execution_free(struct sfn_execution *ex)

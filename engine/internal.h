@@ -66,7 +66,7 @@ struct sfn_task {
     struct frame *frame;        /* NULL once the attempt is abandoned */
     const struct resource *res; /* handler */
     json_t *input;              /* effective input (owned) */
-    char *token;                /* stable per attempt */
+    char *token;                /* random, drawn at scheduling; saved in checkpoints */
     int attempt;                /* retry count of this visit */
     void *data;                 /* handler's */
     bool started;               /* handed to the handler (counted in inflight) */
@@ -74,6 +74,8 @@ struct sfn_task {
     struct sfn_task *dnext, *dprev; /* engine's list of deferred starts */
     json_t *state;              /* handler's resumable state (owned), persisted, or NULL */
     bool done;                  /* succeed/fail called */
+    bool taken;                 /* started by its worker (activities: sfn_task_started;
+                                   other families at scheduling) */
     bool in_start;              /* inside ops->start */
     int64_t timeout_s;          /* resolved TimeoutSeconds (0 = none declared) */
     int64_t heartbeat_s;        /* resolved HeartbeatSeconds (0 = none) */

@@ -115,6 +115,8 @@ static json_t *frame_json(const struct frame *f)
                                (json_int_t)t->heartbeat_s);
         if (t->state != NULL)
             json_object_set_new(tj, "state", json_incref(t->state));
+        if (t->taken)
+            json_object_set_new(tj, "taken", json_true());
         if (t->done) {
             if (t->err.set)
                 json_object_set_new(tj, "failed", err_json(&t->err));

@@ -1,9 +1,22 @@
 /* engine/state_task.c - Task: resolves the effective input and timeouts, hands one attempt
  * to the resource handler registered for its ARN (the single seam every integration, mock,
  * activity and embedder plugs into), enforces TimeoutSeconds/HeartbeatSeconds, and turns
- * the outcome into history events and the state's output (asl.md 10.2-10.3). */
+ * the outcome into history events and the state's output (asl.md 10.2-10.3).
+ *
+ * Three event families (api.md 7.3, 7.5): Task* for integrations, LambdaFunction* for plain
+ * function ARNs, Activity* for activity ARNs. An activity attempt is scheduled first and
+ * started when a worker takes it (sfn_task_started: ActivityStarted{workerName}); its
+ * TimeoutSeconds counts from the scheduling, its HeartbeatSeconds from the start.
+ *
+ * Task tokens are 256 random bits (getrandom), drawn when the attempt is scheduled and saved
+ * with the execution's checkpoint before the start leaves the process (the start waits for
+ * the turn's commit), so a token that reached anyone is the token after a restart. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "engine/internal.h"
 #include "util/json.h"
@@ -11,16 +24,26 @@
 
 #define TASK_DEFAULT_TIMEOUT_S 99999999LL /* asl.md 10.3: AWS's default, not 60 */
 
+#define TASK_TOKEN_BYTES 32 /* 256 random bits: unguessable (api.md 8.3) */
+
 /* History event types of one resource family. */
 struct task_evs {
     enum ev_type scheduled, started, start_failed, succeeded, failed, timed_out;
+    bool worker_starts; /* `started` is recorded by sfn_task_started, not at scheduling */
 };
 
 static const struct task_evs task_evs = {EV_TaskScheduled, EV_TaskStarted, EV_TaskStartFailed,
-                                         EV_TaskSucceeded, EV_TaskFailed, EV_TaskTimedOut};
+                                         EV_TaskSucceeded, EV_TaskFailed, EV_TaskTimedOut,
+                                         false};
 static const struct task_evs lambda_evs = {
     EV_LambdaFunctionScheduled, EV_LambdaFunctionStarted,   EV_LambdaFunctionStartFailed,
-    EV_LambdaFunctionSucceeded, EV_LambdaFunctionFailed,    EV_LambdaFunctionTimedOut};
+    EV_LambdaFunctionSucceeded, EV_LambdaFunctionFailed,    EV_LambdaFunctionTimedOut,
+    false};
+/* api.md 7.5: ActivityScheduleFailed when it cannot be scheduled; a failed start after the
+ * scheduling is the attempt's failure (ActivityFailed) */
+static const struct task_evs activity_evs = {
+    EV_ActivityScheduled, EV_ActivityStarted, EV_ActivityFailed,   EV_ActivitySucceeded,
+    EV_ActivityFailed,    EV_ActivityTimedOut, true};
 
 static bool is_lambda_function(const char *arn)
 {
@@ -28,16 +51,26 @@ static bool is_lambda_function(const char *arn)
            strstr(arn, ":function:") != NULL;
 }
 
+/* arn:<partition>:states:<region>:<account>:activity:<name> (api.md 2.2) */
+static bool is_activity(const char *arn)
+{
+    return strncmp(arn, "arn:", 4) == 0 && strstr(arn, ":states:") != NULL &&
+           strstr(arn, ":activity:") != NULL;
+}
+
 static const struct task_evs *evs_of(const struct asl_state *st)
 {
+    if (is_activity(st->resource))
+        return &activity_evs;
     return is_lambda_function(st->resource) ? &lambda_evs : &task_evs;
 }
 
-/* Adds resourceType/resource (api.md 7.5) to an event's details. */
+/* Adds resourceType/resource (api.md 7.3, 7.5) to an event's details. */
 static void resource_details(const struct asl_state *st, struct hevent *e)
 {
-    if (is_lambda_function(st->resource)) {
-        if (e->type == EV_LambdaFunctionScheduled) {
+    if (is_lambda_function(st->resource) || is_activity(st->resource)) {
+        /* only the scheduling names the function or activity */
+        if (e->type == EV_LambdaFunctionScheduled || e->type == EV_ActivityScheduled) {
             if (e->details == NULL)
                 e->details = json_object();
             json_object_set_new(e->details, "resource", json_string(st->resource));
@@ -108,14 +141,51 @@ static int seconds_from_path(struct frame *f, const struct asl_path *p, json_t *
     return rc;
 }
 
-static uint64_t fnv64(const char *s)
+/* Fills `buf` from the kernel's CSPRNG (getrandom, else /dev/urandom). A system without
+ * either cannot issue safe tokens: that is fatal, not an error a state machine could catch. */
+static void random_bytes(unsigned char *buf, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        break;
     }
-    return h;
+    if (got == n)
+        return;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    while (fd >= 0 && got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r > 0)
+            got += (size_t)r;
+        else if (!(r < 0 && errno == EINTR))
+            break;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (got != n)
+        abort(); /* no randomness at all: tokens would be guessable */
+}
+
+/* A new task token: TASK_TOKEN_BYTES random bytes as lowercase hex (64 characters: within
+ * SendTask*'s 1..2048 and usable as is in any idempotency token). Caller frees. */
+static char *task_token_new(void)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[TASK_TOKEN_BYTES];
+    random_bytes(raw, sizeof(raw));
+    char *tok = xmalloc(2 * sizeof(raw) + 1);
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        tok[2 * i] = hex[raw[i] >> 4];
+        tok[2 * i + 1] = hex[raw[i] & 15];
+    }
+    tok[2 * sizeof(raw)] = '\0';
+    return tok;
 }
 
 static void task_free(struct sfn_task *t)
@@ -161,9 +231,7 @@ static void task_run(struct frame *f)
     struct sfn_task *t = xcalloc(1, sizeof(*t));
     t->frame = f;
     t->attempt = f->retry_total;
-    char *tok = xasprintf("%016llx-%lld-%d", (unsigned long long)fnv64(ex->arn),
-                          (long long)f->entered_event, t->attempt);
-    t->token = tok;
+    t->token = task_token_new();
     f->task = t; /* before Parameters: $$.Task.Token may be read there */
     json_decref(f->ctx);
     f->ctx = NULL;
@@ -184,6 +252,22 @@ static void task_run(struct frame *f)
         return;
     }
 
+    t->res = engine_resource_find(eng, st->resource);
+    if (t->res != NULL && t->res->ops->check != NULL &&
+        t->res->ops->check(t, t->res->arg, &err) != 0) {
+        /* api.md 7.5 (a deleted activity): no event but the state's failure */
+        frame_state_failed(f, &err, true);
+        return;
+    }
+    if (t->res == NULL && evs == &activity_evs) {
+        err_set(&err, ASL_ERR_TASK_FAILED,
+                "The activity '%s' cannot be scheduled: no handler is registered for it",
+                st->resource);
+        task_error_event(f, EV_ActivityScheduleFailed, &err);
+        frame_state_failed(f, &err, false);
+        return;
+    }
+
     struct hevent *e = task_event(f, evs->scheduled);
     e->data = json_incref(eff);
     if (evs == &task_evs)
@@ -193,7 +277,6 @@ static void task_run(struct frame *f)
     if (st->has_heartbeat)
         json_object_set_new(e->details, "heartbeatInSeconds", json_integer(t->heartbeat_s));
 
-    t->res = engine_resource_find(eng, st->resource);
     if (t->res == NULL) {
         err_set(&err, ASL_ERR_TASK_FAILED,
                 "The resource '%s' is not supported: no handler is registered for it",
@@ -202,12 +285,15 @@ static void task_run(struct frame *f)
         frame_state_failed(f, &err, false);
         return;
     }
-    task_event(f, evs->started);
     int64_t now = engine_now(eng);
     int64_t timeout = t->timeout_s > 0 ? t->timeout_s : TASK_DEFAULT_TIMEOUT_S;
     engine_timer_arm(eng, &f->timer, now + timeout * 1000);
-    if (t->heartbeat_s > 0)
-        engine_timer_arm(eng, &f->hb_timer, now + t->heartbeat_s * 1000);
+    if (!evs->worker_starts) {
+        task_event(f, evs->started);
+        t->taken = true;
+        if (t->heartbeat_s > 0)
+            engine_timer_arm(eng, &f->hb_timer, now + t->heartbeat_s * 1000);
+    }
     f->phase = FR_TASK;
     eng->inflight++;
     t->started = true;
@@ -346,6 +432,7 @@ int task_restore(struct frame *f, json_t *snap, struct err *err)
     t->input = json_incref(json_object_get(snap, "input"));
     t->timeout_s = json_integer_value(json_object_get(snap, "timeout_s"));
     t->heartbeat_s = json_integer_value(json_object_get(snap, "heartbeat_s"));
+    t->taken = json_is_true(json_object_get(snap, "taken")) || !evs_of(f->st)->worker_starts;
     t->res = engine_resource_find(eng, f->st->resource);
     f->task = t;
     json_t *failed = json_object_get(snap, "failed");
@@ -401,6 +488,31 @@ void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause)
         return;
     err_set_raw(&t->err, error, cause);
     task_complete(t);
+}
+
+void sfn_task_started(struct sfn_task *t, const char *worker_name)
+{
+    struct frame *f = t->frame;
+    if (t->done || f == NULL || t->taken)
+        return;
+    t->taken = true;
+    struct sfn_engine *eng = f->ex->eng;
+    const struct task_evs *evs = evs_of(f->st);
+    struct hevent *e = task_event(f, evs->started);
+    if (evs == &activity_evs) { /* api.md 7.3: {} when the worker gave no name */
+        if (e->details == NULL)
+            e->details = json_object();
+        if (worker_name != NULL)
+            json_object_set_new(e->details, "workerName", json_string(worker_name));
+    }
+    if (t->heartbeat_s > 0) /* the first heartbeat is due one period after the start */
+        engine_timer_arm(eng, &f->hb_timer, engine_now(eng) + t->heartbeat_s * 1000);
+    engine_dirty(f->ex);
+}
+
+bool sfn_task_taken(const struct sfn_task *t)
+{
+    return t->taken;
 }
 
 void sfn_task_heartbeat(struct sfn_task *t)

@@ -67,6 +67,11 @@ struct sfn_resource_ops {
      * process is shutting down and the execution will be restored later): release what
      * refers to `t`, but keep the job running. May be NULL. */
     void (*detach)(struct sfn_task *t, void *arg);
+    /* Called when an attempt is about to be scheduled, before any event of it is recorded
+     * (e.g. the activity exists). Returns 0, or -1 with err set: the state then fails with
+     * err without a scheduling event (a States.Runtime cause is prefixed with the state's
+     * name, as AWS does for a deleted activity). May be NULL. */
+    int (*check)(struct sfn_task *t, void *arg, struct err *err);
 };
 
 /* Registers a handler for Task resources equal to `pattern`, or starting with it when it
@@ -81,8 +86,10 @@ const char *sfn_task_state_name(const struct sfn_task *t);
 const char *sfn_task_execution_arn(const struct sfn_task *t);
 /* The effective input of the task (after InputPath and Parameters). Borrowed. */
 json_t *sfn_task_input(const struct sfn_task *t);
-/* A token stable across restarts and unique per task attempt (use it as the idempotency
- * token of the service call, or as the .waitForTaskToken token). */
+/* The attempt's task token: 64 hex characters of 256 random bits (unguessable), unique per
+ * attempt and the same after a restart (it is in the checkpoint committed before the start
+ * is called). Use it as the .waitForTaskToken/activity token, or derive the idempotency
+ * token of a service call from it. */
 const char *sfn_task_token(const struct sfn_task *t);
 /* 0 for the first attempt of a state visit, 1 for the first retry, ... */
 int sfn_task_attempt(const struct sfn_task *t);
@@ -95,6 +102,16 @@ void *sfn_task_data(const struct sfn_task *t);
 void sfn_task_succeed(struct sfn_task *t, json_t *output);
 /* Fails the attempt; `error`/`cause` may be NULL. `t` is gone afterwards. */
 void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause);
+/* An activity's worker has taken the attempt (GetActivityTask): records ActivityStarted
+ * {workerName} (`worker_name` may be NULL), committed with the turn like any event, and
+ * starts the HeartbeatSeconds clock; TimeoutSeconds keeps counting from the scheduling
+ * (api.md 8.2, 8.4). The engine keeps the fact in the checkpoint: after a restart the
+ * attempt is still started and both clocks continue. Once per attempt (later calls, and
+ * calls for Task/Lambda resources, whose start is recorded at scheduling, do nothing). */
+void sfn_task_started(struct sfn_task *t, const char *worker_name);
+/* Whether the attempt has been started (sfn_task_started, or at scheduling for non-activity
+ * resources). */
+bool sfn_task_taken(const struct sfn_task *t);
 /* Resets the HeartbeatSeconds clock. */
 void sfn_task_heartbeat(struct sfn_task *t);
 /* Records a TaskSubmitted event (for .sync/.waitForTaskToken: the service's first reply). */
@@ -176,6 +193,10 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
 /* Aborts a running execution (StopExecution): every branch, iteration and in-flight task is
  * cancelled; status ABORTED. `error`/`cause` may be NULL. No-op once ended. */
 void sfn_execution_stop(struct sfn_execution *ex, const char *error, const char *cause);
+/* Ends a running execution as FAILED from outside (DeleteStateMachine, api.md 5.4): the same
+ * cancellation as sfn_execution_stop, but the last event is ExecutionFailed{error, cause}.
+ * No-op once ended. */
+void sfn_execution_fail(struct sfn_execution *ex, const char *error, const char *cause);
 /* Frees an execution (stopping it first if it is running). */
 void sfn_execution_free(struct sfn_execution *ex);
 /* Frees the in-memory execution WITHOUT stopping it: no event is recorded and in-flight

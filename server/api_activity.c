@@ -4,11 +4,14 @@
  *
  * Each activity used since the start has a `struct api_activity` with two FIFO queues: the
  * tasks scheduled on it that no worker has taken, and the parked GetActivityTask requests.
- * Whenever both are non-empty the oldest task goes to the oldest poller: the attempt's
- * handler state becomes {"handed": true, "worker": ...} (committed with the execution's
- * checkpoint) and the reply carrying the token leaves after that commit. After a restart the
- * engine hands each attempt in flight back (`resume`): one handed out keeps waiting for its
- * token, one that was queued is queued again. */
+ * Whenever both are non-empty the oldest task goes to the oldest poller: the engine records
+ * ActivityStarted{workerName} and starts the heartbeat clock (sfn_task_started), the
+ * attempt's handler state becomes {"handed": true, "worker": ...}, both committed with the
+ * execution's checkpoint, and the reply carrying the token leaves after that commit. After a
+ * restart the engine hands each attempt in flight back (`resume`): one handed out keeps
+ * waiting for its token (still started, its clocks running on), one that was queued is
+ * queued again. A Task on an activity that does not exist fails before it is scheduled
+ * (`check`: States.Runtime, no activity event, api.md 7.5). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +153,7 @@ static void activity_dispatch(struct api_activity *act)
             json_object_set_new(state, "worker", json_string(p->worker));
         sfn_task_set_state(at->t, state); /* committed before the token leaves */
         json_decref(state);
-        sfn_task_heartbeat(at->t); /* api.md 8.2: a worker's taking it starts the clock */
+        sfn_task_started(at->t, p->worker); /* ActivityStarted; the heartbeat clock starts */
         char *input = json_compact(sfn_task_input(at->t));
         json_t *out = json_pack("{s:s,s:s}", "taskToken", at->token, "input", input);
         free(input);
@@ -160,16 +163,26 @@ static void activity_dispatch(struct api_activity *act)
 
 /* ---- the Task resource handler ---- */
 
-static int on_activity_start(struct sfn_task *t, void *arg, struct err *err)
+/* Before scheduling: the activity must exist (api.md 7.5: a deleted activity fails the
+ * state with States.Runtime and no activity event). */
+static int on_activity_check(struct sfn_task *t, void *arg, struct err *err)
 {
     struct api *api = arg;
     const char *arn = sfn_task_resource(t);
     int rc = sfn_store_get_activity(api->st, arn, NULL, NULL, err);
     if (rc < 0)
         return -1;
-    if (rc == 1) /* api.md 7.5: a deleted activity */
+    if (rc == 1)
         return err_set(err, "States.Runtime", "The activity %s does not exist.", arn);
-    struct api_activity *act = activity_get(api, arn);
+    return 0;
+}
+
+/* Checked in this turn (on_activity_check); the start follows the turn's commit. */
+static int on_activity_start(struct sfn_task *t, void *arg, struct err *err)
+{
+    struct api *api = arg;
+    (void)err;
+    struct api_activity *act = activity_get(api, sfn_task_resource(t));
     enqueue(api_task_new(api, t, act));
     activity_dispatch(act);
     return 0;
@@ -178,11 +191,13 @@ static int on_activity_start(struct sfn_task *t, void *arg, struct err *err)
 static int on_activity_resume(struct sfn_task *t, void *arg, struct err *err)
 {
     struct api *api = arg;
-    if (json_is_true(json_object_get(sfn_task_state(t), "handed"))) {
+    if (sfn_task_taken(t) || json_is_true(json_object_get(sfn_task_state(t), "handed"))) {
         /* a worker has its token: it stays valid */
         api_task_new(api, t, activity_get(api, sfn_task_resource(t)));
         return 0;
     }
+    if (on_activity_check(t, arg, err) != 0)
+        return -1;
     return on_activity_start(t, arg, err); /* not taken yet: offered again */
 }
 
@@ -191,6 +206,7 @@ const struct sfn_resource_ops api_activity_ops = {
     .cancel = api_task_on_release,
     .resume = on_activity_resume,
     .detach = api_task_on_release,
+    .check = on_activity_check,
 };
 
 /* ---- records ---- */

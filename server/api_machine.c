@@ -500,12 +500,15 @@ int api_machine_delete(struct api *api, const char *arn, struct err *err)
     struct api_machine *am = smap_del(&api->machines, name);
     if (am != NULL)
         api_machine_drop(NULL, am, NULL);
-    /* AWS ends them at their next transition with States.Runtime; here at once (ABORTED) */
+    /* AWS fails them at their next state transition: ExecutionFailed, States.Runtime, "State
+     * machine <name> has been deleted." (AWS re:Post, a machine stuck in DELETING). Here at
+     * once, with the same event and error; the failures are committed before the records
+     * go (on_deletion_committed), and a worker's token of them is closed (TaskTimedOut). */
     struct running_of r = {arn, NULL, 0, 0};
     smap_each(&api->running, on_running, &r);
     char *cause = xasprintf("State machine %s has been deleted.", name);
     for (size_t i = 0; i < r.n; i++)
-        sfn_execution_stop(r.v[i], "States.Runtime", cause);
+        sfn_execution_fail(r.v[i], "States.Runtime", cause);
     free(cause);
     free(r.v);
     struct api_deletion *d = xcalloc(1, sizeof(*d));

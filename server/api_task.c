@@ -5,8 +5,9 @@
  * names is not called: the token reaches the worker through $$.Task.Token, e.g. in the
  * TaskScheduled event's parameters).
  *
- * A token is the engine's stable per-attempt token (sfn_task_token), the same after a
- * restart: the engine hands in-flight attempts back through `resume`, which files them
+ * A token is the engine's per-attempt token (sfn_task_token: 256 random bits, so it cannot
+ * be forged from what an execution shows), the same after a restart: the engine hands
+ * in-flight attempts back through `resume`, which files them
  * under their token again. So a worker's token survives a crash of the daemon, and
  * nothing about tokens needs a table of its own. Replies that complete or heartbeat a task
  * leave after the engine has committed the change. */
@@ -109,22 +110,19 @@ void api_task_register_callbacks(struct api *api, const char *text, size_t len)
 
 /* ---- SendTask* ---- */
 
-/* Whether `token` has the shape of the engine's tokens ("<16 hex>-<entered event>-<attempt>",
- * engine/state_task.c): one that has it but is not held was issued and has closed. */
+#define TASK_TOKEN_LEN 64 /* sfn_task_token: 64 lowercase hex characters (include/sfn.h) */
+
+/* Whether `token` has the shape of the engine's tokens. One that has it but is not held
+ * was issued and has closed (or is a guess: 256 random bits make a hit hopeless). */
 static bool token_shaped(const char *token)
 {
-    size_t i = 0;
-    for (; i < 16; i++) {
-        if (!isxdigit((unsigned char)token[i]))
+    if (token == NULL || strlen(token) != TASK_TOKEN_LEN)
+        return false;
+    for (size_t i = 0; i < TASK_TOKEN_LEN; i++) {
+        if (!isdigit((unsigned char)token[i]) && !(token[i] >= 'a' && token[i] <= 'f'))
             return false;
     }
-    for (int field = 0; field < 2; field++) {
-        if (token[i++] != '-' || !isdigit((unsigned char)token[i]))
-            return false;
-        while (isdigit((unsigned char)token[i]))
-            i++;
-    }
-    return token[i] == '\0';
+    return true;
 }
 
 /* The attempt of the request's taskToken, or NULL answered: InvalidToken (never issued) or

@@ -131,7 +131,8 @@ static void res_drop(struct sfn_task *t, void *arg)
         job_end(j);
 }
 
-static const struct sfn_resource_ops res_ops = {res_start, res_drop, res_resume, res_drop};
+static const struct sfn_resource_ops res_ops = {
+    .start = res_start, .cancel = res_drop, .resume = res_resume, .detach = res_drop};
 
 static void on_done(struct sfn_execution *ex, void *arg)
 {

@@ -515,8 +515,10 @@ def test_activities(d, sfn):
     # tokens that were never issued
     check(code_of(worker.send_task_success, taskToken="garbage", output="{}") == "InvalidToken",
           "token: garbage -> InvalidToken")
-    check(code_of(worker.send_task_heartbeat, taskToken="0123456789abcdef-2-0")
+    check(code_of(worker.send_task_heartbeat, taskToken="0123456789abcdef" * 4)
           == "TaskTimedOut", "token: well-formed but not held -> TaskTimedOut")
+    check(code_of(worker.send_task_heartbeat, taskToken="0123456789abcdef-2-0")
+          == "InvalidToken", "token: the old guessable shape -> InvalidToken")
 
     # deleting an activity: tasks not taken fail, new polls are refused
     sfn.create_activity(name="doomed")
@@ -1193,7 +1195,7 @@ def test_cli(d):
           "aws cli: list-state-machines auto-paginates to the end")
     rc, out, err = aws("create-activity", "--name", "cli-act")
     check(rc == 0 and out["activityArn"] == ACT_PREFIX + "cli-act", "aws cli: create-activity")
-    rc, out, err = aws("send-task-success", "--task-token", "0123456789abcdef-2-0",
+    rc, out, err = aws("send-task-success", "--task-token", "0123456789abcdef" * 4,
                        "--task-output", "{}")
     check(rc != 0 and "TaskTimedOut" in err, "aws cli: send-task-success error %s" % err)
     rc, out, err = aws("describe-state-machine", "--state-machine-arn", SM_PREFIX + "nope")

@@ -5,7 +5,8 @@
  *   definition.json  the state machine
  *   input.json       the execution input (optional, default {})
  *   options.json     optional: {"virtual_clock": true, "name": "exec-name", "seed": 1,
- *                    "stop_after_ms": N, "stop_error": "...", "stop_cause": "..."}
+ *                    "stop_after_ms": N, "stop_error": "...", "stop_cause": "...",
+ *                    "stop_fails": true (sfn_execution_fail instead of _stop)}
  *   expect.json      {"status", "output" | "error"/"cause"/"cause_contains", "events",
  *                    "event_counts", "history", "resource_calls", "elapsed_ms", "real_ms_max"}
  *
@@ -16,7 +17,9 @@
  *
  * The Task resources the cases use are registered here (see `resources` below). After the
  * directory cases, C checks cover what data cannot express: task tokens are unique per
- * attempt and identical when the same execution (same name) runs again.
+ * attempt, unguessable (64 hex characters of random bits) and differ when the same
+ * execution (same name) runs again; their stability across a restart is checked by
+ * test_snapshot and the crash suite.
  *
  * With SFN_TEST_STORE=DIR every case runs again on a store (DIR/engine.db, durability off,
  * history also kept in memory): task starts wait for the commit of their turn, and the
@@ -55,6 +58,9 @@ enum res_kind {
     RES_HEARTBEAT,
     RES_TOKEN,
     RES_WAIT_TOKEN,
+    RES_ACT_WORKER,
+    RES_ACT_QUEUED,
+    RES_ACT_DELETED,
     RES_COUNT
 };
 
@@ -92,6 +98,8 @@ static const char *const res_short[RES_COUNT] = {
     [RES_ECHO] = "echo",           [RES_FAIL] = "fail",   [RES_LATER] = "later",
     [RES_NEVER] = "never",         [RES_FLAKY] = "flaky", [RES_HEARTBEAT] = "heartbeat",
     [RES_TOKEN] = "token",         [RES_WAIT_TOKEN] = "echo.waitForTaskToken",
+    [RES_ACT_WORKER] = "act-worker", [RES_ACT_QUEUED] = "act-queued",
+    [RES_ACT_DELETED] = "act-deleted",
 };
 
 /* An integer member of the task input, or `dflt`. */
@@ -245,6 +253,35 @@ static int heartbeat_start(struct sfn_task *t, void *arg, struct err *err)
     return 0;
 }
 
+/* activity:worker: a worker takes the attempt at once (sfn_task_started with input.worker,
+ * which may be absent), then input.outcome: "fail" (input.error/cause), "hold" (never
+ * answers), else the input as result. */
+static int act_worker_start(struct sfn_task *t, void *arg, struct err *err)
+{
+    (void)err;
+    started(arg, t);
+    json_t *in = sfn_task_input(t);
+    sfn_task_started(t, json_string_value(json_object_get(in, "worker")));
+    sfn_task_started(t, "a-second-call-changes-nothing");
+    const char *outcome = json_string_value(json_object_get(in, "outcome"));
+    if (outcome != NULL && strcmp(outcome, "hold") == 0)
+        return 0;
+    if (outcome != NULL && strcmp(outcome, "fail") == 0)
+        fail(arg, t, json_string_value(json_object_get(in, "error")),
+             json_string_value(json_object_get(in, "cause")));
+    else
+        succeed(arg, t, in);
+    return 0;
+}
+
+/* activity:deleted: the check refuses it as sfnd does for a deleted activity. */
+static int act_deleted_check(struct sfn_task *t, void *arg, struct err *err)
+{
+    (void)arg;
+    return err_set(err, "States.Runtime", "The activity %s does not exist.",
+                   sfn_task_resource(t));
+}
+
 static void any_cancel(struct sfn_task *t, void *arg)
 {
     struct binding *b = arg;
@@ -262,6 +299,13 @@ static const struct sfn_resource_ops ops_flaky = {.start = flaky_start, .cancel 
 static const struct sfn_resource_ops ops_heartbeat = {.start = heartbeat_start,
                                                       .cancel = any_cancel};
 static const struct sfn_resource_ops ops_token = {.start = token_start, .cancel = any_cancel};
+static const struct sfn_resource_ops ops_act_worker = {.start = act_worker_start,
+                                                       .cancel = any_cancel};
+/* activity:queued: no worker ever takes it */
+static const struct sfn_resource_ops ops_act_queued = {.start = never_start,
+                                                       .cancel = any_cancel};
+static const struct sfn_resource_ops ops_act_deleted = {
+    .start = never_start, .cancel = any_cancel, .check = act_deleted_check};
 
 static const struct {
     const char *arn;
@@ -276,6 +320,10 @@ static const struct {
     {"arn:aws:states:::test:heartbeat", RES_HEARTBEAT, &ops_heartbeat},
     {"arn:aws:states:::test:token", RES_TOKEN, &ops_token},
     {"arn:aws:states:::test:echo.waitForTaskToken", RES_WAIT_TOKEN, &ops_echo},
+    {"arn:aws:states:us-east-1:123456789012:activity:worker", RES_ACT_WORKER, &ops_act_worker},
+    {"arn:aws:states:us-east-1:123456789012:activity:queued", RES_ACT_QUEUED, &ops_act_queued},
+    {"arn:aws:states:us-east-1:123456789012:activity:deleted", RES_ACT_DELETED,
+     &ops_act_deleted},
 };
 
 /* ---- one execution on its own loop ---- */
@@ -287,6 +335,7 @@ struct run_opts {
     int64_t stop_after_ms;   /* sfn_execution_stop after this much real time; -1 = never */
     const char *stop_error;  /* may be NULL */
     const char *stop_cause;  /* may be NULL */
+    bool stop_fails;         /* sfn_execution_fail instead of sfn_execution_stop */
 };
 
 struct run {
@@ -320,7 +369,10 @@ static void on_done(struct sfn_execution *ex, void *arg)
 static void on_stop_timer(uv_timer_t *t)
 {
     struct run *r = container_of(t, struct run, stop_timer);
-    sfn_execution_stop(r->ex, r->opt->stop_error, r->opt->stop_cause);
+    if (r->opt->stop_fails)
+        sfn_execution_fail(r->ex, r->opt->stop_error, r->opt->stop_cause);
+    else
+        sfn_execution_stop(r->ex, r->opt->stop_error, r->opt->stop_cause);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -844,6 +896,7 @@ static void run_case(struct tl *t, const char *name)
         .stop_after_ms = stop != NULL ? (int64_t)json_integer_value(stop) : -1,
         .stop_error = json_string_value(json_object_get(options, "stop_error")),
         .stop_cause = json_string_value(json_object_get(options, "stop_cause")),
+        .stop_fails = json_is_true(json_object_get(options, "stop_fails")),
     };
     struct run r;
     run_init(&r, &opt);
@@ -945,7 +998,7 @@ static const char token_def[] =
 /* Runs token_def as execution `name`; returns its tokens in start order (caller frees). */
 static char **token_run(struct tl *t, const char *name, size_t *n)
 {
-    struct run_opts opt = {true, name, 0, -1, NULL, NULL};
+    struct run_opts opt = {true, name, 0, -1, NULL, NULL, false};
     struct run r;
     run_init(&r, &opt);
     json_t *input = json_pack("{s:[i,i,i]}", "items", 1, 2, 3);
@@ -995,11 +1048,17 @@ static void check_tokens(struct tl *t)
         for (size_t j = i + 1; j < na; j++)
             unique = unique && strcmp(a[i], a[j]) != 0;
     tl_check(t, unique, "tokens", "two attempts of one execution share a token");
-    /* stable: the same execution (same name) gets the same tokens */
-    bool same = na == nb;
-    for (size_t i = 0; same && i < na; i++)
-        same = strcmp(a[i], b[i]) == 0;
-    tl_check(t, same, "tokens", "running the same execution again gave other tokens");
+    /* api.md 8.3: unguessable, so nothing derived from the execution: the same execution
+     * (same name) run again gets other tokens */
+    bool differ = na == nb;
+    for (size_t i = 0; differ && i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            differ = differ && strcmp(a[i], b[j]) != 0;
+    tl_check(t, differ, "tokens", "running the same execution again repeated a token");
+    bool shaped = true;
+    for (size_t i = 0; i < na; i++)
+        shaped = shaped && strlen(a[i]) == 64 && strspn(a[i], "0123456789abcdef") == 64;
+    tl_check(t, shaped, "tokens", "a token is not 64 hex characters: %s", na > 0 ? a[0] : "");
     /* another execution gets other tokens */
     bool other = true;
     for (size_t i = 0; i < na; i++)
