@@ -64,7 +64,7 @@ static int on_mock_start(struct sfn_task *t, void *arg, struct err *err)
     return 0;
 }
 
-static const struct sfn_resource_ops ts_mock_ops = {on_mock_start, NULL, NULL, NULL};
+static const struct sfn_resource_ops ts_mock_ops = {on_mock_start, NULL, NULL, NULL, NULL};
 
 static int ensure_mock_resource(struct sfn_engine *eng, struct err *err)
 {
@@ -422,7 +422,9 @@ static void on_done(struct sfn_execution *ex, void *arg)
         json_t *d = json_object_get(e, member);
         if (strcmp(et, "TaskScheduled") == 0) {
             params = json_object_get(d, "parameters");
-        } else if (strcmp(et, "TaskSucceeded") == 0) {
+        } else if (strcmp(et, "ActivityScheduled") == 0) {
+            params = json_object_get(d, "input");
+        } else if (strcmp(et, "TaskSucceeded") == 0 || strcmp(et, "ActivitySucceeded") == 0) {
             result = json_object_get(d, "output");
         } else if (ends_with(et, "StateEntered")) {
             const char *name = json_string_value(json_object_get(d, "name"));

@@ -44,8 +44,19 @@ static void on_forward_cancel(struct sfn_task *t, void *arg)
         ops->cancel(t, oarg);
 }
 
+static int on_forward_check(struct sfn_task *t, void *arg, struct err *err)
+{
+    struct test_call *tc = arg;
+    const struct sfn_resource_ops *ops;
+    void *oarg;
+    if (sfn_engine_resource_next(tc->api->eng, sfn_task_resource(t), NULL, &ops, &oarg) == 0 &&
+        ops->check != NULL)
+        return ops->check(t, oarg, err);
+    return 0;
+}
+
 static const struct sfn_resource_ops forward_ops = {on_forward_start, on_forward_cancel, NULL,
-                                                    NULL};
+                                                    NULL, on_forward_check};
 
 /* ---- the call ---- */
 

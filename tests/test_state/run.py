@@ -156,7 +156,7 @@ def main():
                 res["r"] = sfn.test_state(
                     definition=json.dumps({"Type": "Task", "Resource": act,
                                            "ResultPath": "$.w", "Next": "After"}),
-                    roleArn=ROLE, input='{"a":1}')
+                    roleArn=ROLE, input='{"a":1}', inspectionLevel="DEBUG")
             except ClientError as e:
                 res["r"] = e.response["Error"]
         t = threading.Thread(target=test_activity)
@@ -167,8 +167,13 @@ def main():
             sfn.send_task_success(taskToken=task["taskToken"], output='{"done":true}')
         t.join(30)
         got = decoded(res.get("r", {}))
-        check(got == {"status": "SUCCEEDED", "nextState": "After",
-                      "output": {"a": 1, "w": {"done": True}}},
+        after = {"a": 1, "w": {"done": True}}
+        check(got == {"status": "SUCCEEDED", "nextState": "After", "output": after,
+                      "inspectionData": {"input": {"a": 1}, "afterInputPath": {"a": 1},
+                                         "afterParameters": {"a": 1},
+                                         "result": {"done": True},
+                                         "afterResultSelector": {"done": True},
+                                         "afterResultPath": after}},
               "TestState of an activity Task: %s" % json.dumps(got))
         sfn.delete_activity(activityArn=act)
         # nothing of TestState is recorded: no state machine, no execution
