@@ -28,6 +28,7 @@ struct ts_run {
     json_t *state;       /* the original state (our reference) */
     json_t *input;       /* our reference */
     json_t *targets;     /* stub name -> original target name (new object) */
+    json_t *caught;      /* stub name -> true when only a catcher leads there */
     json_t *mock;        /* the request's mock (our reference), or NULL */
     char *name;          /* the state's name */
     bool debug;          /* DEBUG or TRACE */
@@ -111,7 +112,8 @@ static json_t *find_state(json_t *states, const char *name)
 
 /* Rewrites the string member `key` of `o` (a transition) to a stub in `r->targets` and
  * `states`. */
-static void retarget(struct ts_run *r, json_t *o, const char *key, json_t *states)
+static void retarget(struct ts_run *r, json_t *o, const char *key, json_t *states,
+                     bool from_catch)
 {
     const char *target = json_string_value(json_object_get(o, key));
     if (target == NULL)
@@ -121,6 +123,8 @@ static void retarget(struct ts_run *r, json_t *o, const char *key, json_t *state
     json_object_foreach(r->targets, stub, v)
     {
         if (strcmp(json_string_value(v), target) == 0) {
+            if (!from_catch)
+                json_object_del(r->caught, stub);
             json_object_set_new(o, key, json_string(stub));
             return;
         }
@@ -128,6 +132,8 @@ static void retarget(struct ts_run *r, json_t *o, const char *key, json_t *state
     char name[64];
     snprintf(name, sizeof(name), TS_STUB "%zu", json_object_size(r->targets));
     json_object_set_new(r->targets, name, json_string(target));
+    if (from_catch)
+        json_object_set_new(r->caught, name, json_true());
     json_t *succeed = json_object();
     json_object_set_new(succeed, "Type", json_string("Succeed"));
     json_object_set_new(states, name, succeed);
@@ -150,12 +156,12 @@ static char *machine_text(struct ts_run *r)
             json_object_del(st, fields[i]);
         json_object_set_new(st, "Seconds", json_integer(0));
     }
-    retarget(r, st, "Next", states);
-    retarget(r, st, "Default", states);
+    retarget(r, st, "Next", states, false);
+    retarget(r, st, "Default", states, false);
     json_t *a;
     size_t i;
-    json_array_foreach(json_object_get(st, "Choices"), i, a) retarget(r, a, "Next", states);
-    json_array_foreach(json_object_get(st, "Catch"), i, a) retarget(r, a, "Next", states);
+    json_array_foreach(json_object_get(st, "Choices"), i, a) retarget(r, a, "Next", states, false);
+    json_array_foreach(json_object_get(st, "Catch"), i, a) retarget(r, a, "Next", states, true);
     json_object_set_new(states, r->name, st);
     json_t *def = json_object();
     json_object_set_new(def, "StartAt", json_string(r->name));
@@ -392,6 +398,7 @@ static void run_free(struct ts_run *r)
     json_decref(r->state);
     json_decref(r->input);
     json_decref(r->targets);
+    json_decref(r->caught);
     json_decref(r->mock);
     free(r->name);
     free(r);
@@ -407,6 +414,7 @@ static void on_done(struct sfn_execution *ex, void *arg)
     const char *error = NULL;
     const char *cause = NULL;
     const char *next = NULL;
+    bool caught = false; /* the stub entered is reached only through a catcher */
     json_t *out_text = NULL;
     json_t *events = json_array();
     size_t n = sfn_execution_history_size(ex);
@@ -431,6 +439,7 @@ static void on_done(struct sfn_execution *ex, void *arg)
             const char *orig = json_string_value(json_object_get(r->targets, name));
             if (orig != NULL) {
                 next = orig;
+                caught = json_object_get(r->caught, name) != NULL;
                 out_text = json_object_get(d, "input");
             }
         } else if ((ends_with(et, "Failed") || ends_with(et, "TimedOut")) &&
@@ -461,10 +470,12 @@ static void on_done(struct sfn_execution *ex, void *arg)
     } else if (st != SFN_SUCCEEDED) {
         status = "FAILED";
         next = NULL;
-    } else if (error != NULL) {
+    } else if (error != NULL || caught) {
         status = "CAUGHT_ERROR";
         details = json_object();
-        json_object_set_new(details, "catchIndex", json_integer(catcher(r->state, error)));
+        if (error != NULL)
+            json_object_set_new(details, "catchIndex",
+                                json_integer(catcher(r->state, error)));
     } else {
         cause = NULL;
     }
@@ -543,6 +554,7 @@ int sfn_test_state(struct sfn_engine *eng, const struct sfn_test_state_request *
     r->state = json_incref(state);
     r->input = req->input != NULL ? json_incref(req->input) : json_object();
     r->targets = json_object();
+    r->caught = json_object();
     r->mock = json_incref(req->mock);
     r->name = xstrdup(name);
     r->debug = req->inspection_level != NULL && strcmp(req->inspection_level, "INFO") != 0;
