@@ -581,3 +581,19 @@ int sfn_test_state(struct sfn_engine *eng, const struct sfn_test_state_request *
     }
     return 0;
 }
+
+void sfn_test_state_abandon(struct sfn_engine *eng)
+{
+    struct ts_run **p = &runs;
+    while (*p != NULL) {
+        struct ts_run *r = *p;
+        if (r->eng != eng) {
+            p = &r->next;
+            continue;
+        }
+        r->ex->on_done = NULL; /* fn is not called */
+        sfn_execution_free(r->ex);
+        sfn_machine_free(r->m);
+        run_free(r); /* unlinks r: *p is the next run now */
+    }
+}

@@ -541,5 +541,8 @@ typedef void (*sfn_test_state_fn)(json_t *response, void *arg);
  * AWS's message). The request's values are borrowed. */
 int sfn_test_state(struct sfn_engine *eng, const struct sfn_test_state_request *req,
                    sfn_test_state_fn fn, void *arg, struct err *err);
+/* Abandons the tests in flight on `eng` (before sfn_engine_free, e.g. at shutdown): their
+ * executions are stopped and freed, their fn is never called. */
+void sfn_test_state_abandon(struct sfn_engine *eng);
 
 #endif

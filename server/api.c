@@ -722,6 +722,7 @@ void api_shutdown(struct api *api)
 {
     api->shutting_down = true;
     api_activity_shutdown(api);
+    api_test_state_shutdown(api); /* api_test_state.c */
 }
 
 void api_set_server(struct api *api, struct server *srv)

@@ -18,7 +18,24 @@ struct test_call {
     struct sfn_engine *eng;  /* the call's own engine */
     uv_timer_t reaper;       /* frees the engine from the loop */
     json_t *def, *input, *mock; /* the request's parsed values (ours) */
+    bool answered;           /* the engine has given its response */
+    const struct sfn_resource_ops *fwd; /* the handler an unmocked Task went to */
+    void *fwd_arg;
+    struct test_call *next, *prev; /* calls in flight (api_test_state_shutdown) */
 };
+
+static struct test_call *calls;
+
+static void call_unlink(struct test_call *tc)
+{
+    if (tc->prev != NULL)
+        tc->prev->next = tc->next;
+    else if (calls == tc)
+        calls = tc->next;
+    if (tc->next != NULL)
+        tc->next->prev = tc->prev;
+    tc->next = tc->prev = NULL;
+}
 
 /* ---- unmocked Tasks: forwarded to sfnd's engine's handlers ---- */
 
@@ -31,17 +48,18 @@ static int on_forward_start(struct sfn_task *t, void *arg, struct err *err)
         return err_set(err, "States.Runtime",
                        "TestState: no integration serves resource '%s' in sfnd (give a mock)",
                        sfn_task_resource(t));
+    tc->fwd = ops;
+    tc->fwd_arg = oarg;
     return ops->start(t, oarg, err);
 }
 
+/* The task's resource is not readable any more when it is cancelled: the handler that
+ * started it is remembered (one task at a time: the state runs once). */
 static void on_forward_cancel(struct sfn_task *t, void *arg)
 {
     struct test_call *tc = arg;
-    const struct sfn_resource_ops *ops;
-    void *oarg;
-    if (sfn_engine_resource_next(tc->api->eng, sfn_task_resource(t), NULL, &ops, &oarg) == 0 &&
-        ops->cancel != NULL)
-        ops->cancel(t, oarg);
+    if (tc->fwd != NULL && tc->fwd->cancel != NULL)
+        tc->fwd->cancel(t, tc->fwd_arg);
 }
 
 static int on_forward_check(struct sfn_task *t, void *arg, struct err *err)
@@ -63,6 +81,7 @@ static const struct sfn_resource_ops forward_ops = {on_forward_start, on_forward
 static void on_reaper_closed(uv_handle_t *h)
 {
     struct test_call *tc = h->data;
+    call_unlink(tc);
     json_decref(tc->def);
     json_decref(tc->input);
     json_decref(tc->mock);
@@ -85,9 +104,11 @@ static void on_gone(void *arg)
 static void on_response(json_t *resp, void *arg)
 {
     struct test_call *tc = arg;
+    tc->answered = true;
     if (tc->req != NULL) {
         struct call c = {tc->api, tc->req, NULL};
         call_ok(&c, json_incref(resp), false);
+        tc->req = NULL;
     }
     uv_timer_start(&tc->reaper, on_reap, 0, 0);
 }
@@ -218,4 +239,30 @@ void op_test_state(struct call *c)
     uv_timer_init(c->api->loop, &tc->reaper);
     tc->reaper.data = tc;
     server_req_defer(c->req, on_gone, tc);
+    tc->next = calls;
+    if (calls != NULL)
+        calls->prev = tc;
+    calls = tc;
+}
+
+void api_test_state_shutdown(struct api *api)
+{
+    struct test_call *tc = calls;
+    while (tc != NULL) {
+        struct test_call *next = tc->next;
+        if (tc->api == api && !tc->answered) {
+            tc->answered = true;
+            if (tc->req != NULL) {
+                struct call c = {api, tc->req, NULL};
+                struct err err = ERR_INIT;
+                err_set(&err, "InternalFailure", "sfnd is stopping: the TestState was abandoned");
+                call_fail(&c, &err);
+                err_clear(&err);
+                tc->req = NULL;
+            }
+            sfn_test_state_abandon(tc->eng);
+            uv_timer_start(&tc->reaper, on_reap, 0, 0); /* frees the engine, then tc */
+        }
+        tc = next;
+    }
 }

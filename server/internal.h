@@ -157,6 +157,8 @@ void api_machine_release(struct api *api);
 
 /* api_test_state.c */
 void op_test_state(struct call *c);
+/* Answers the TestState calls in flight (sfnd is stopping) and frees their engines. */
+void api_test_state_shutdown(struct api *api);
 
 /* api_exec.c */
 void op_start_execution(struct call *c);
