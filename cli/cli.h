@@ -23,6 +23,8 @@ int cmd_validate(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_executions(int argc, char **argv);
 int cmd_history(int argc, char **argv);
+int cmd_test_state(int argc, char **argv); /* cmd_test.c */
+int cmd_test(int argc, char **argv);
 
 /* The client commands (cmd_client.c): they talk to a running sfnd over its HTTP API.
  * The lite build hands them over to sfn-aws, which has libcurl. */

@@ -28,6 +28,11 @@ static const char usage[] =
     "                       print the history of an execution (ARN or name)\n"
     "  validate DEFINITION [--json] [--type STANDARD|EXPRESS]\n"
     "                       check a definition as AWS does; print OK or the diagnostics\n"
+    "  test-state DEFINITION [--state-name NAME] [--input JSON] [--inspection-level LEVEL]\n"
+    "      [--role-arn ARN] [--mock JSON | --mock-result JSON | --mock-error ERROR]\n"
+    "                       run one state in isolation (TestState) and print the response\n"
+    "  test SUITE.json... [--junit FILE]\n"
+    "                       run state-machine test suites against their mocks\n"
     "\n"
     "commands on a running sfnd (--endpoint URL, else $SFN_ENDPOINT, else\n"
     "http://127.0.0.1:8083; --json prints AWS's response shapes):\n"
@@ -150,6 +155,10 @@ int main(int argc, char **argv)
         return cmd_ls(argc - 1, argv + 1);
     if (strcmp(argv[1], "stop") == 0)
         return cmd_stop(argc - 1, argv + 1);
+    if (strcmp(argv[1], "test-state") == 0)
+        return cmd_test_state(argc - 1, argv + 1);
+    if (strcmp(argv[1], "test") == 0)
+        return cmd_test(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         puts("sfn 0.1.0");
         return 0;

@@ -556,4 +556,35 @@ int sfn_mock_bind_execution(struct sfn_mock *mock, const char *exec_arn, const c
 /* Drops what the mock keeps for an execution that has ended (binding, invocation counts). */
 void sfn_mock_forget(struct sfn_mock *mock, const char *exec_arn);
 
+/* ---- TestState (engine/test_state.c; api.md 9.5) ---------------------------------------
+ *
+ * Runs one state in isolation, as AWS's TestState API does: with an input, optionally a
+ * mocked Task result or error, and reports its output, error, cause, next state, status
+ * (SUCCEEDED, FAILED, RETRIABLE, CAUGHT_ERROR) and, at DEBUG/TRACE, the inspection data
+ * (input, afterInputPath, afterParameters, result, afterResultSelector, afterResultPath,
+ * errorDetails). The state runs in `eng` (an unmocked Task goes to the registered resources);
+ * it does not retry, and a Wait state does not wait. */
+
+struct sfn_test_state_request {
+    json_t *definition;           /* one state, or a whole machine with state_name */
+    const char *state_name;       /* may be NULL */
+    json_t *input;                /* NULL = {} */
+    const char *inspection_level; /* "INFO" (NULL), "DEBUG" or "TRACE" */
+    const char *role_arn;         /* may be NULL; an unmocked Task needs has_role */
+    bool has_role;
+    json_t *mock;                 /* {"result": JSON text} | {"errorOutput": {error, cause}} */
+    int retrier_retry_count;      /* retries already made (stateConfiguration) */
+};
+/* Called once with the TestState response in AWS's shape (borrowed; `output` and the
+ * inspection data members are JSON text). */
+typedef void (*sfn_test_state_fn)(json_t *response, void *arg);
+/* Starts the test. Returns 0 and later calls fn (never from inside this function), or -1
+ * with err set to AWS's error (name "ValidationException" or "InvalidDefinition", cause
+ * AWS's message). The request's values are borrowed. */
+int sfn_test_state(struct sfn_engine *eng, const struct sfn_test_state_request *req,
+                   sfn_test_state_fn fn, void *arg, struct err *err);
+/* Abandons the tests in flight on `eng` (before sfn_engine_free, e.g. at shutdown): their
+ * executions are stopped and freed, their fn is never called. */
+void sfn_test_state_abandon(struct sfn_engine *eng);
+
 #endif

@@ -111,6 +111,8 @@ static const struct member m_task_failure[] = {
     END};
 static const struct member m_task_heartbeat[] = {STR("taskToken", true, 1, 2048), END};
 
+static const struct member m_none[] = {END};
+
 struct op {
     const char *name;
     void (*fn)(struct call *c);
@@ -144,6 +146,7 @@ static const struct op ops[] = {
     {"SendTaskSuccess", op_send_task_success, m_task_success},
     {"SendTaskFailure", op_send_task_failure, m_task_failure},
     {"SendTaskHeartbeat", op_send_task_heartbeat, m_task_heartbeat},
+    {"TestState", op_test_state, m_none}, /* api_test_state.c checks its members */
 };
 
 /* ---- answers ---- */
@@ -814,6 +817,7 @@ void api_shutdown(struct api *api)
 {
     api->shutting_down = true;
     api_activity_shutdown(api);
+    api_test_state_shutdown(api); /* api_test_state.c */
 }
 
 void api_set_server(struct api *api, struct server *srv)

@@ -163,6 +163,11 @@ int api_machine_finish_deletions(struct api *api, struct err *err);
 /* Frees what waits for a commit that never came. */
 void api_machine_release(struct api *api);
 
+/* api_test_state.c */
+void op_test_state(struct call *c);
+/* Answers the TestState calls in flight (sfnd is stopping) and frees their engines. */
+void api_test_state_shutdown(struct api *api);
+
 /* api_exec.c */
 void op_start_execution(struct call *c);
 void op_describe_execution(struct call *c);
