@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/suites/sfn_test.sh - `sfn test` and TestState:
-#   - every examples/*/test-suite.json passes (one run, JUnit XML checked), also with the
-#     lite build/sfn alone (a mocked suite never hands over to sfn-aws);
+#   - every examples/*/test-suite.json (the shared workflows) and
+#     examples/workflows/*/test-suite.json (ours) passes (one run, JUnit XML checked), also
+#     with the lite build/sfn alone (a mocked suite never hands over to sfn-aws);
 #   - the fixture tests/sfn_test/wrong.suite.json (deliberately wrong expectations) fails
 #     with exit 1 and a readable diff, on the terminal and in the JUnit XML;
 #   - bad suites and usage errors exit 2 with a message naming the problem;
@@ -14,9 +15,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 SFN="$BUILD/sfn"
 
-suites=$(ls examples/*/test-suite.json)
+suites=$(ls examples/*/test-suite.json examples/workflows/*/test-suite.json)
 n_suites=$(echo "$suites" | wc -l)
-check "the four shared workflows have a suite each ($n_suites)" [ "$n_suites" -ge 4 ]
+check "the four shared workflows and our four have a suite each ($n_suites)" [ "$n_suites" -ge 8 ]
 # every suite has a happy path and a failure path
 for s in $suites; do
     check "$s: a case expecting SUCCEEDED and one expecting FAILED" python3 -c "
