@@ -12,7 +12,8 @@ measures over --window seconds:
   * sfnd's CPU (utime+stime from /proc/PID/stat) per poll the fake answered;
   * sfnd's VmRSS while all jobs wait, minus VmRSS before the first StartExecution, per job;
   * the fake's request rate (mean over the window, and the busiest 1-second bin from its
-    arrival times) against the configured limit: it must not exceed it;
+    arrival times, the first second left out) against the configured limit: the mean must
+    not exceed the rate, nor any later second the rate plus the burst;
   * the fake's own CPU: the Python fake, not sfnd, may be what caps the rate.
 
 Then releases the queries (each succeeds after two more polls) and checks that every
@@ -224,8 +225,12 @@ def run(args, scratch):
         bins = {}
         for a in arr:
             bins[int(a - log0["elapsed"])] = bins.get(int(a - log0["elapsed"]), 0) + 1
-        full = [n for k, n in bins.items() if k < int(span)]
+        # bin 0 is left out: the fake timestamps a request when it reads it, and the /__fake/log
+        # call that opens the window stalls it (it serialises the whole log), so requests sent
+        # during that stall land together in the first second
+        full = [n for k, n in bins.items() if 1 <= k < int(span)]
         res["rate_peak_1s"] = max(full) if full and len(arr) == reqs else None
+        res["rate_bin0"] = bins.get(0, 0)
         # demand: what the cadence asks for if nothing limited it
         res["demand_rate"] = args.jobs * 1000.0 / args.poll_ms
         lim_ok = res["rate_mean"] <= args.rate * 1.01 and (
