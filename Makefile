@@ -99,6 +99,7 @@ bench: all $(BUILD)/tools/storebench $(BUILD)/tools/apibench
 	@python3 bench/run.py --sfn $(BUILD)/sfn
 	@python3 bench/store.py --build $(BUILD)
 	@python3 bench/api.py --build $(BUILD)
+	@/usr/bin/python3 bench/sync.py --build $(BUILD)
 
 # sfnd's defaults: --listen 127.0.0.1:8083 --db sfnd.db (in the working directory)
 run: all
