@@ -49,6 +49,7 @@ for _k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY",
 
 sys.path.insert(0, HERE)
 import newer_model  # noqa: E402
+import server_test as st  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="sfnd-redrive-")
 os.environ["AWS_DATA_PATH"] = newer_model.install(os.path.join(TMP, "models"))
@@ -57,70 +58,11 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-ACCOUNT = "123456789012"
-SM_PREFIX = "arn:aws:states:us-east-1:%s:stateMachine:" % ACCOUNT
-EX_PREFIX = "arn:aws:states:us-east-1:%s:execution:" % ACCOUNT
-ACT_PREFIX = "arn:aws:states:us-east-1:%s:activity:" % ACCOUNT
-ROLE = "arn:aws:iam::%s:role/sfn-test" % ACCOUNT
-
-passed = failed = 0
-procs = []
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Daemon:
-    def __init__(self, db, port, log):
-        self.port = port
-        self.log = open(log, "ab")
-        self.proc = subprocess.Popen([SFND, "--listen", "127.0.0.1:%d" % port, "--db", db,
-                                      "--durability", "normal"],
-                                     stdout=self.log, stderr=self.log)
-        procs.append(self.proc)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("sfnd exited with %d" % self.proc.returncode)
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("sfnd did not start listening")
-
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def kill9(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-    def term(self):
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            rc = self.proc.wait()
-        self.log.close()
-        return rc
+# the daemon, check() and ARNs of the server suite (imported before AWS_DATA_PATH is set:
+# server_test clears the AWS_ environment when it loads)
+ACCOUNT, SM_PREFIX, EX_PREFIX, ACT_PREFIX, ROLE = (
+    st.ACCOUNT, st.SM_PREFIX, st.EX_PREFIX, st.ACT_PREFIX, st.ROLE)
+check, free_port, Daemon, procs = st.check, st.free_port, st.Daemon, st.procs
 
 
 def client(d, read_timeout=30):
@@ -775,12 +717,12 @@ def main():
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
-        if failed and os.path.exists(log):
+        if st.failed and os.path.exists(log):
             with open(log, "rb") as f:
                 sys.stdout.write(f.read().decode(errors="replace")[-3000:])
         subprocess.run(["rm", "-rf", TMP])
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed" % (st.passed, st.failed))
+    return 1 if st.failed else 0
 
 
 if __name__ == "__main__":
