@@ -380,7 +380,8 @@ int sfn_store_get_execution(struct sfn_store *st, const char *arn_or_name,
                             sfn_store_execution_fn fn, void *arg, struct err *err);
 /* Calls fn with history events of execution `arn` (AWS's shape, borrowed) with ids after
  * `after_id` (before it when `reverse`; 0 = from the start/end), at most `limit` (0 = all),
- * read in pages (never the whole history in memory). Returns the number of events, or -1. */
+ * read a stored batch at a time (never the whole history in memory). Returns the number of
+ * events, or -1. */
 typedef int (*sfn_store_event_fn)(json_t *event, void *arg);
 long sfn_store_history(struct sfn_store *st, const char *arn, int64_t after_id, bool reverse,
                        size_t limit, bool include_data, sfn_store_event_fn fn, void *arg,

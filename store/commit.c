@@ -169,23 +169,30 @@ static int insert_execution(struct sfn_store *st, struct sfn_execution *ex, stru
     return 0;
 }
 
+/* Records the events added since the last commit, STORE_BATCH_EVENTS to a row (schema 4). */
 static int insert_events(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
 {
     size_t n = sfn_execution_history_size(ex);
-    for (size_t i = sfn_execution_history_committed(ex); i < n; i++) {
-        int64_t ts = 0;
+    for (size_t first = sfn_execution_history_committed(ex); first < n;) {
+        size_t last = first + STORE_BATCH_EVENTS < n ? first + STORE_BATCH_EVENTS : n;
         buf_reset(&st->scratch);
-        if (sfn_execution_event_append(ex, i, true, &st->scratch, &ts) != 0)
-            return err_set(err, STORE_ERR, "event %zu of '%s' is no longer in memory", i + 1,
-                           sfn_execution_arn(ex));
-        sqlite3_stmt *s = store_stmt(st, ST_INS_EVENT);
+        buf_putc(&st->scratch, '[');
+        for (size_t i = first; i < last; i++) {
+            if (i > first)
+                buf_putc(&st->scratch, ',');
+            if (sfn_execution_event_append(ex, i, true, &st->scratch, NULL) != 0)
+                return err_set(err, STORE_ERR, "event %zu of '%s' is no longer in memory",
+                               i + 1, sfn_execution_arn(ex));
+        }
+        buf_putc(&st->scratch, ']');
+        sqlite3_stmt *s = store_stmt(st, ST_INS_EVENTS);
         sqlite3_bind_int64(s, 1, sfn_execution_persist_id(ex));
-        sqlite3_bind_int64(s, 2, (int64_t)i + 1);
-        sqlite3_bind_text(s, 3, sfn_execution_event_type(ex, i), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, ts);
-        sqlite3_bind_text(s, 5, buf_cstr(&st->scratch), (int)st->scratch.len, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (int64_t)last);      /* event ids count from 1 */
+        sqlite3_bind_int64(s, 3, (int64_t)first + 1);
+        sqlite3_bind_text(s, 4, buf_cstr(&st->scratch), (int)st->scratch.len, SQLITE_STATIC);
         if (step_done(st, s, err, "cannot record history") != 0)
             return -1;
+        first = last;
     }
     return 0;
 }

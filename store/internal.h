@@ -12,9 +12,10 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_APPLICATION_ID 0x73666e64 /* "sfnd" */
 #define STORE_ERR "States.Runtime"      /* err name of store failures */
+#define STORE_BATCH_EVENTS 64            /* most events in one row of history_batches */
 
 enum {
     ST_BEGIN,
@@ -22,12 +23,11 @@ enum {
     ST_ROLLBACK,
     ST_INS_EXEC,
     ST_INS_EXEC_ENDED,
-    ST_INS_EVENT,
+    ST_INS_EVENTS,
     ST_PUT_CHECKPOINT,
     ST_END_EXEC,
     ST_DEL_CHECKPOINT,
     ST_REDRIVE_EXEC,
-    ST_EVENTS_COUNT,
     ST_FIND_MACHINE,
     ST_INS_MACHINE,
     ST_CUR_REVISION,
@@ -70,6 +70,7 @@ struct sfn_store {
     bool fatal;                  /* a commit failed: nothing more is written */
     uint64_t machines_gen;       /* bumped by each statement that writes state_machines */
     struct buf scratch;          /* reused serialisation buffer */
+    struct store_wal *wal;       /* the checkpoint thread (store/wal.c), or NULL */
 };
 
 /* The columns store_emit_execution reads, in its order. */
@@ -91,6 +92,10 @@ sqlite3_stmt *store_stmt(struct sfn_store *st, int i);
 /* Finds or records the machine and revision of `m`; sets its persist id (the revision id). */
 int store_machine_ensure(struct sfn_store *st, struct sfn_machine *m, const char *role_arn,
                          struct err *err);
+/* Starts the thread that checkpoints the WAL off the commit path (store/wal.c). */
+int store_wal_start(struct sfn_store *st, struct err *err);
+/* Stops and joins it (nothing if it was not started). */
+void store_wal_stop(struct sfn_store *st);
 /* The engine's commit callback (struct sfn_persist_ops). */
 int store_commit(void *arg, struct sfn_execution *const *changed, size_t n, struct err *err);
 

@@ -8,8 +8,6 @@
 #include "util/json.h"
 #include "util/xalloc.h"
 
-#define HISTORY_PAGE 500
-
 const char *store_col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
@@ -228,58 +226,54 @@ long sfn_store_history(struct sfn_store *st, const char *arn, int64_t after_id, 
                        size_t limit, bool include_data, sfn_store_event_fn fn, void *arg,
                        struct err *err)
 {
+    /* rows of history_batches (schema 4) in order; each holds the events first_id..last_id,
+     * of which those past the cursor are emitted */
     const char *sql =
-        reverse ? "SELECT h.id, h.event FROM history h JOIN executions e ON e.id = h.execution_id "
-                  "WHERE e.arn = ?1 AND h.id < ?2 ORDER BY h.id DESC LIMIT ?3"
-                : "SELECT h.id, h.event FROM history h JOIN executions e ON e.id = h.execution_id "
-                  "WHERE e.arn = ?1 AND h.id > ?2 ORDER BY h.id LIMIT ?3";
+        reverse ? "SELECT b.first_id, b.events FROM history_batches b JOIN executions e "
+                  "ON e.id = b.execution_id WHERE e.arn = ?1 AND b.first_id < ?2 "
+                  "ORDER BY b.last_id DESC"
+                : "SELECT b.first_id, b.events FROM history_batches b JOIN executions e "
+                  "ON e.id = b.execution_id WHERE e.arn = ?1 AND b.last_id > ?2 "
+                  "ORDER BY b.last_id";
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return store_db_err(st, err, "cannot be read");
     int64_t cursor = after_id > 0 ? after_id : (reverse ? INT64_MAX : 0);
+    sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, cursor);
     long total = 0;
-    for (;;) {
-        size_t page = HISTORY_PAGE;
-        if (limit > 0 && limit - (size_t)total < page)
-            page = limit - (size_t)total;
-        if (page == 0)
-            break;
-        sqlite3_reset(s);
-        sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, cursor);
-        sqlite3_bind_int64(s, 3, (int64_t)page);
-        size_t got = 0;
-        int rc;
-        bool stop = false;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            cursor = sqlite3_column_int64(s, 0);
-            json_error_t jerr;
-            json_t *e = json_loadb((const char *)sqlite3_column_blob(s, 1),
+    bool stop = false;
+    int rc = SQLITE_DONE;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t first = sqlite3_column_int64(s, 0);
+        json_error_t jerr;
+        json_t *batch = json_loadb((const char *)sqlite3_column_blob(s, 1),
                                    (size_t)sqlite3_column_bytes(s, 1), 0, &jerr);
-            if (e == NULL) {
-                err_set(err, STORE_ERR, "the store '%s' holds an unreadable event %lld: %s",
-                        st->path, (long long)cursor, jerr.text);
-                sqlite3_finalize(s);
-                return -1;
-            }
-            if (!include_data)
-                strip_data(e);
-            got++;
-            total++;
-            int r = fn(e, arg);
-            json_decref(e);
-            if (r != 0) {
-                stop = true;
-                break;
-            }
-        }
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            store_db_err(st, err, "cannot be read");
+        if (!json_is_array(batch)) {
+            err_set(err, STORE_ERR, "the store '%s' holds unreadable events from %lld: %s",
+                    st->path, (long long)first, batch == NULL ? jerr.text : "not a list");
+            json_decref(batch);
             sqlite3_finalize(s);
             return -1;
         }
-        if (stop || got < page)
-            break;
+        size_t n = json_array_size(batch);
+        for (size_t k = 0; k < n && !stop; k++) {
+            size_t i = reverse ? n - 1 - k : k;
+            int64_t id = first + (int64_t)i;
+            if (reverse ? id >= cursor : id <= cursor)
+                continue;
+            json_t *e = json_array_get(batch, i);
+            if (!include_data)
+                strip_data(e);
+            total++;
+            stop = fn(e, arg) != 0 || (limit > 0 && (size_t)total >= limit);
+        }
+        json_decref(batch);
+    }
+    if (!stop && rc != SQLITE_DONE) {
+        store_db_err(st, err, "cannot be read");
+        sqlite3_finalize(s);
+        return -1;
     }
     sqlite3_finalize(s);
     return total;

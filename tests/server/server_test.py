@@ -745,8 +745,14 @@ def start_migration(tmp, log):
     con.close()
     con = sqlite3.connect(db)
     check(con.execute("PRAGMA user_version").fetchone()[0] == 1, "migration: a version-1 file")
+    MIGRATED_HISTORY[:] = [json.loads(e) for (e,) in con.execute(
+        "SELECT event FROM history WHERE execution_id = (SELECT id FROM executions "
+        "WHERE name = 'first') ORDER BY id")]
     con.close()
     return Daemon(db, free_port(), log), db
+
+
+MIGRATED_HISTORY = []  # the version-1 file's events of execution "first", read before sfnd
 
 
 def test_migration(d, db):
@@ -758,6 +764,23 @@ def test_migration(d, db):
         first = sfn.describe_execution(executionArn=EX_PREFIX + "hello:first")
         check(first["status"] == "SUCCEEDED" and json.loads(first["output"])["orderId"]
               == "order-42", "migration: a finished execution")
+        # schema 4 keeps history in batches: every event of the version-1 file is served as
+        # it was, forwards, backwards and in pages
+        hist = sfn.get_execution_history(executionArn=first["executionArn"])["events"]
+        want = [(e["id"], e["type"]) for e in MIGRATED_HISTORY]
+        check(len(want) > 3 and [(e["id"], e["type"]) for e in hist] == want,
+              "migration: the history of a version-1 execution (%d events)" % len(want))
+        pages, token = [], None
+        while True:
+            kw = {"nextToken": token} if token else {}
+            r = sfn.get_execution_history(executionArn=first["executionArn"], maxResults=2,
+                                          reverseOrder=True, **kw)
+            pages.extend(e["id"] for e in r["events"])
+            token = r.get("nextToken")
+            if not token:
+                break
+        check(pages == [i for i, _ in reversed(want)],
+              "migration: that history in reverse, two events a page")
         w = wait_status(sfn, EX_PREFIX + "legacy-wait:waiting", "SUCCEEDED")
         check(w["status"] == "SUCCEEDED" and json.loads(w["output"]) == {"migrated": True},
               "migration: the execution left waiting is recovered and completes")
@@ -778,7 +801,11 @@ def test_migration(d, db):
         rc = d.term()
     check(rc == 0, "migration: SIGTERM exit 0")
     con = sqlite3.connect(db)
-    check(con.execute("PRAGMA user_version").fetchone()[0] == 3, "migration: now version 3")
+    check(con.execute("PRAGMA user_version").fetchone()[0] == 4, "migration: now version 4")
+    view = [json.loads(e) for (e,) in con.execute(
+        "SELECT event FROM history WHERE execution_id = (SELECT id FROM executions "
+        "WHERE name = 'first') ORDER BY id")]
+    check(view == MIGRATED_HISTORY, "migration: the view `history` shows the events as stored")
     con.close()
 
 
