@@ -9,7 +9,9 @@
  * fails it. Aborted or timed out, it calls the service's cancel, fire-and-forget (§1.6);
  * detached (a shutdown that will be resumed), it only lets go. Resumed after a restart, it
  * polls the kept job, or, when the call may not have been made, makes it again with the same
- * idempotency token so the service answers with the first job (§1.9). */
+ * idempotency token so the service answers with the first job (§1.9); for an API without one
+ * it first looks for the job (reconcile), and aborted during that lookup it lets the lookup
+ * finish and cancels what it finds, never making the call. */
 #include <assert.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -89,7 +91,8 @@ enum itask_state {
     IT_CALLING,    /* the action's call is in flight */
     IT_WAITING,    /* .sync: the poll timer is armed */
     IT_POLLING,    /* .sync: a poll is in flight */
-    IT_LEFT,       /* the engine let go; the callback of an abandoned call is awaited */
+    IT_LEFT,       /* the engine let go; the callback of an abandoned call is awaited, or
+                      an aborted reconcile lookup goes on to find the job to cancel */
     IT_CANCELLING, /* the engine let go of an aborted job; its cancel call is in flight */
     IT_CLOSING,    /* the timer is closing; freed in its close callback */
 };
@@ -100,6 +103,7 @@ struct itask {
     const struct integ_action *act;
     bool sync;                  /* the .sync pattern */
     struct sfn_task *t;         /* NULL once the engine let go (done, cancelled, detached) */
+    char token[65];             /* the attempt's idempotency token (integ_token) */
     enum itask_state state;
     struct aws_http_call *call; /* the call in flight, or NULL */
     uv_timer_t timer;           /* the next poll */
@@ -799,9 +803,7 @@ static int call_send(struct itask *it, json_t *params, struct err *err)
     const struct integ_op *op = it->act->op;
     if (params == NULL)
         params = it->params;
-    char token[65];
-    integ_token(sfn_task_execution_arn(it->t), sfn_task_token(it->t), token);
-    json_t *wire = integ_op_wire(s, op, params, token, err);
+    json_t *wire = integ_op_wire(s, op, params, it->token, err);
     if (wire == NULL)
         return -1;
     if (it->act->reconcile != NULL) {
@@ -844,14 +846,40 @@ static void lookup_found(struct itask *it, json_t *out)
         itask_fail(it, &err);
 }
 
-/* The lookup found nothing: reconciling, the call is made (again); resolving, page has
- * already failed the lookup. */
+/* The lookup found nothing: reconciling, the call is made (again), unless the task was
+ * aborted meanwhile (then nothing was made and nothing is sent); resolving, page has already
+ * failed the lookup. */
 static void lookup_none(struct itask *it)
 {
     it->lk = NULL;
+    if (it->t == NULL) {
+        itask_close(it);
+        return;
+    }
     struct err err = ERR_INIT;
     if (call_send(it, NULL, &err) != 0)
         itask_fail(it, &err);
+}
+
+/* Whether a lookup goes on after the engine let go: an aborted task reconciling an action
+ * that cancels, so that the job the first call made, once found, is cancelled (§1.6). A
+ * detached task (a restart) or a resolving one lets go at once. */
+static bool lookup_goes_on(const struct itask *it)
+{
+    return it->cancel_job && it->lk != NULL && it->lk == it->act->reconcile &&
+           !it->reg->in->closing;
+}
+
+/* The lookup failed with `err` (cleared): fails the task, or, let go, closes it (the job
+ * the first call may have made is left to run). */
+static void lookup_fail(struct itask *it, struct err *err)
+{
+    if (it->t != NULL) {
+        itask_fail(it, err);
+        return;
+    }
+    err_clear(err);
+    itask_close(it);
 }
 
 static void on_lookup_done(struct aws_http_call *call, const struct aws_http_result *res,
@@ -860,7 +888,7 @@ static void on_lookup_done(struct aws_http_call *call, const struct aws_http_res
     struct itask *it = arg;
     (void)call;
     it->call = NULL;
-    if (it->t == NULL) {
+    if (it->t == NULL && !lookup_goes_on(it)) {
         itask_close(it); /* nothing was made yet, or it is left to run */
         return;
     }
@@ -871,7 +899,9 @@ static void on_lookup_done(struct aws_http_call *call, const struct aws_http_res
     if (res->err->set) {
         bool transient = res->error_code == NULL ||
                          aws_http_retryable(res->status, res->error_code);
-        if (transient && (is_throttle(res) || ++it->failures < it->reg->in->max_failures)) {
+        /* let go, the transport's own retries were the last: no timer outlives the task */
+        if (it->t != NULL && transient &&
+            (is_throttle(res) || ++it->failures < it->reg->in->max_failures)) {
             /* throttling slows a lookup down, never fails it */
             it->slow++;
             if (checking)
@@ -884,15 +914,14 @@ static void on_lookup_done(struct aws_http_call *call, const struct aws_http_res
             return;
         }
         integ_error_from_result(s, res, &err);
-        itask_fail(it, &err);
+        lookup_fail(it, &err);
         return;
     }
     it->failures = 0;
     json_t *doc = json_loadb(res->body, res->body_len, 0, NULL); /* new reference */
     json_t *reply = integ_reply_from_wire(s, doc != NULL ? doc : json_object());
     json_decref(doc);
-    char token[65];
-    integ_token(sfn_task_execution_arn(it->t), sfn_task_token(it->t), token);
+    const char *token = it->token;
     json_t *out = NULL;
     int rc;
     if (checking) {
@@ -911,7 +940,7 @@ static void on_lookup_done(struct aws_http_call *call, const struct aws_http_res
     }
     json_decref(reply);
     if (rc < 0) {
-        itask_fail(it, &err);
+        lookup_fail(it, &err);
     } else if (rc > 0) {
         lookup_found(it, out);
         json_decref(out);
@@ -944,10 +973,10 @@ static void lookup_send(struct itask *it)
     int rc = wire != NULL ? itask_send(it, op, wire, on_lookup_done, &err) : -1;
     json_decref(wire);
     if (rc != 0) {
-        itask_fail(it, &err);
+        lookup_fail(it, &err);
         return;
     }
-    itask_set_state(it, IT_LOOKING);
+    itask_set_state(it, it->t != NULL ? IT_LOOKING : IT_LEFT);
 }
 
 /* Starts lookup `lk` of `it`: the first page, later the candidates. */
@@ -1030,6 +1059,7 @@ static int task_begin(struct svc_reg *r, struct sfn_task *t, bool resume, struct
     it->act = act;
     it->sync = sync;
     it->t = t;
+    integ_token(sfn_task_execution_arn(t), sfn_task_token(t), it->token);
     it->params = json_incref(sfn_task_input(t));
     uv_timer_init(r->in->loop, &it->timer);
     r->in->live++;
@@ -1087,7 +1117,17 @@ static void let_go(struct sfn_task *t, bool abort_job)
     it->cancel_job = abort_job && it->sync && it->act->cancel != NULL;
     switch (it->state) {
     case IT_LOOKING:
-        /* nothing known to cancel yet: a reconciled job is left to run */
+        if (lookup_goes_on(it)) {
+            /* aborted while reconciling: the lookup goes on and what it finds is cancelled;
+             * a retry's wait is cut short, so that no timer outlives the task */
+            itask_set_state(it, IT_LEFT);
+            if (it->call == NULL) {
+                uv_timer_stop(&it->timer);
+                lookup_send(it);
+            }
+            break;
+        }
+        /* detached, or resolving: nothing known to cancel; a reconciled job is left to run */
         if (it->call != NULL) {
             aws_http_call_cancel(it->call);
             itask_set_state(it, IT_LEFT);

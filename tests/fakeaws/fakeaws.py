@@ -25,7 +25,7 @@ Every request, as AWS would:
 
 Control endpoints (unsigned, under /__fake/):
   POST /__fake/script   JSON merged into the script: {"faults": {"rate": 0.2, "kinds":
-                        ["throttle", "500", "503", "drop", "slow"], "slow_ms": 200,
+                        ["throttle", "500", "503", "drop", "slow", "lost"], "slow_ms": 200,
                         "only": ["athena"], "ops": ["GetQueryExecution"]}, "lifecycles": {"<kind>": {"polls": 1,
                         "outcome": "FAILED" | [...]}}, "creds": {"AKID": "SECRET"},
                         "hold": true | false, "release": true} (fakeaws_sim.py)
@@ -33,7 +33,12 @@ Control endpoints (unsigned, under /__fake/):
   GET  /__fake/log      counters: requests, submissions, polls, signatures_ok/bad, faults,
                         connections, max_inflight, per-operation counts, arrival times,
                         per-invocation attempts (amz-sdk-invocation-id / amz-sdk-request),
-                        resources (how many of each kind exist)
+                        resources (how many of each kind exist), resource_outcomes (how
+                        many of each kind end in each state: "CANCELLED" once cancelled)
+
+Fault kinds: "slow" answers right, after slow_ms; "lost" never reaches the service (nothing is
+done) and its connection is closed after slow_ms, as a request lost on its way; "drop" is the
+same at once.
 """
 import argparse
 import asyncio
@@ -127,8 +132,11 @@ class Fake:
             out = dict(self.log)
             out["invocations"] = self.invocations
             out["resources"] = {}  # kind -> how many exist: one per idempotency token
+            out["resource_outcomes"] = {}  # kind -> {the last state of its path: how many}
             for r in self.sim.res.values():
                 out["resources"][r.kind] = out["resources"].get(r.kind, 0) + 1
+                ends = out["resource_outcomes"].setdefault(r.kind, {})
+                ends[r.path[-1]] = ends.get(r.path[-1], 0) + 1
             out["elapsed"] = time.monotonic() - self.t0
             return 200, out
         if method == "POST" and path == "/__fake/reset":
@@ -297,6 +305,8 @@ class Fake:
                          message="Service is unavailable")
         if kind == "drop":
             return Reply(drop=True)
+        if kind == "lost":
+            return Reply(drop=True, delay=float(f.get("slow_ms", 200)) / 1000.0)
         if kind == "slow":
             return Reply(200, delay=float(f.get("slow_ms", 200)) / 1000.0)
         return None
@@ -454,6 +464,8 @@ def main():
                     for k, v in headers:
                         hl.setdefault(k.lower(), []).append(v)
                     if reply.drop:
+                        if reply.delay:
+                            await asyncio.sleep(reply.delay)
                         fake.record_attempt(hl, 0, "dropped")
                         return
                     if reply.delay:

@@ -13,7 +13,8 @@ A case holds:
                                    unchanged ("../shared/workflows/...") (optional),
                      "env": extra environment (optional),
                      "crash": {"when": {"<service>.<Op>": N}, "script": {...}} (optional: run
-                              with --db, SIGKILL once the fake has processed N such calls, post
+                              with --db, SIGKILL once the fake has processed N such calls (or,
+                              for a key "faults.<kind>", injected N such faults), post
                               "script", then `sfn resume`),
                      "result": the --result object (status, output | error, cause),
                      "rejected": instead of "result": `sfn run` refuses the definition (exit
@@ -156,8 +157,11 @@ def wait_for(fake, when, proc, limit=60.0):
     """Waits until the fake has processed the calls in `when`; False if sfn ended first."""
     end = time.monotonic() + limit
     while time.monotonic() < end:
-        by_op = fake.log().get("by_op", {})
-        if all(by_op.get(op, 0) >= n for op, n in when.items()):
+        log = fake.log()
+        by_op = log.get("by_op", {})
+        faults = log.get("faults", {})
+        if all((faults.get(op[7:], 0) if op.startswith("faults.") else by_op.get(op, 0)) >= n
+               for op, n in when.items()):
             return True
         if proc.poll() is not None:
             return False
