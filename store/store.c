@@ -95,7 +95,7 @@ static const char *const migrations[] = {
      * array of up to STORE_BATCH_EVENTS events, ids first_id..last_id), not a row each: a
      * Pass execution's four events cost one insert instead of four. The view `history` shows
      * one row per event, as the table of versions 1-3 did, to anyone reading the file with
-     * sqlite3. The index of executions by name was never used by a query. */
+     * sqlite3. */
     "CREATE TABLE history_batches ("
     "  execution_id INTEGER NOT NULL REFERENCES executions(id) ON DELETE CASCADE,"
     "  last_id INTEGER NOT NULL,"
@@ -108,8 +108,7 @@ static const char *const migrations[] = {
     "DROP TABLE history;"
     "CREATE VIEW history (execution_id, id, type, event) AS "
     "  SELECT b.execution_id, b.first_id + j.key, json_extract(j.value, '$.type'), j.value "
-    "  FROM history_batches b, json_each(b.events) j;"
-    "DROP INDEX executions_by_name;",
+    "  FROM history_batches b, json_each(b.events) j;",
 };
 
 /* The API's reads of a state machine and its current (or an execution's) revision; the
