@@ -22,33 +22,20 @@ static sqlite3_stmt *stmt(struct sfn_store *st, int i, struct err *err)
     return store_stmt(st, i);
 }
 
-/* Steps a statement that returns no row (or whose row is not wanted), then resets it. */
-static int step_done(struct sfn_store *st, sqlite3_stmt *s, struct err *err, const char *what)
-{
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
-        sqlite3_reset(s);
-        return 0;
-    }
-    store_db_err(st, err, what);
-    sqlite3_reset(s);
-    return -1;
-}
-
 static int tx_begin(struct sfn_store *st, struct err *err)
 {
     if (st->fatal)
         return err_set(err, STORE_ERR, "the store '%s' has failed before", st->path);
     sqlite3_stmt *s = stmt(st, ST_BEGIN, err);
-    return s == NULL ? -1 : step_done(st, s, err, "cannot be written");
+    return s == NULL ? -1 : store_step_done(st, s, err, "cannot be written");
 }
 
 static int tx_commit(struct sfn_store *st, struct err *err)
 {
-    if (step_done(st, store_stmt(st, ST_COMMIT), err, "cannot be written") == 0)
+    if (store_step_done(st, store_stmt(st, ST_COMMIT), err, "cannot be written") == 0)
         return 0;
     if (!sqlite3_get_autocommit(st->db))
-        step_done(st, store_stmt(st, ST_ROLLBACK), err, "cannot be written");
+        store_step_done(st, store_stmt(st, ST_ROLLBACK), err, "cannot be written");
     return -1;
 }
 
@@ -73,7 +60,7 @@ static void bind_text(sqlite3_stmt *s, int i, const char *text)
 /* ---- state machines ---- */
 
 /* The columns of store.c's MACHINE_COLS. */
-static int emit_machine(sqlite3_stmt *s, sfn_store_machine_fn fn, void *arg)
+static int emit_machine(sqlite3_stmt *s, const struct store_sink *to)
 {
     struct sfn_store_machine_rec m = {
         .name = store_col_text(s, 0),
@@ -92,24 +79,16 @@ static int emit_machine(sqlite3_stmt *s, sfn_store_machine_fn fn, void *arg)
     };
     if (m.definition == NULL)
         m.definition = "";
-    return fn(&m, arg);
+    return to->fn.machine != NULL ? to->fn.machine(&m, to->arg) : 0;
 }
 
-/* Runs a kept statement that finds one machine (already bound) and calls fn with it. */
+/* Runs a kept statement that finds one machine (already bound) and calls fn (or NULL) with
+ * it: 0 found, 1 not found, -1 failed. */
 static int get_one_machine(struct sfn_store *st, sqlite3_stmt *s, sfn_store_machine_fn fn,
                            void *arg, struct err *err)
 {
-    int rc = sqlite3_step(s);
-    int result = 1;
-    if (rc == SQLITE_ROW) {
-        if (fn != NULL)
-            emit_machine(s, fn, arg);
-        result = 0;
-    } else if (rc != SQLITE_DONE) {
-        result = store_db_err(st, err, "cannot be read");
-    }
-    sqlite3_reset(s);
-    return result;
+    const struct store_sink to = {.fn.machine = fn, .arg = arg};
+    return store_one_row(st, s, emit_machine, &to, err);
 }
 
 int sfn_store_get_machine(struct sfn_store *st, const char *name_or_arn,
@@ -139,19 +118,8 @@ long sfn_store_list_machines(struct sfn_store *st, const char *after_name, size_
         return -1;
     bind_text(s, 1, after_name);
     sqlite3_bind_int64(s, 2, limit > 0 ? (int64_t)limit : -1);
-    long n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        n++;
-        if (emit_machine(s, fn, arg) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        n = store_db_err(st, err, "cannot be read");
-    sqlite3_reset(s);
-    return n;
+    const struct store_sink to = {.fn.machine = fn, .arg = arg};
+    return store_rows(st, s, emit_machine, &to, err);
 }
 
 int sfn_store_execution_machine(struct sfn_store *st, const char *exec_arn,
@@ -190,7 +158,7 @@ static int revision_config(struct sfn_store *st, int64_t rid, const char *loggin
     bind_text(s, 2, logging);
     bind_text(s, 3, tracing);
     bind_text(s, 4, uuid);
-    return step_done(st, s, err, "cannot record a state machine");
+    return store_step_done(st, s, err, "cannot record a state machine");
 }
 
 /* Sets each tag of `tags` on `arn` (inside a transaction); TooManyTags past `max`. */
@@ -208,7 +176,7 @@ static int put_tags(struct sfn_store *st, const char *arn, json_t *tags, size_t 
         sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, value != NULL ? value : "", -1, SQLITE_STATIC);
-        if (step_done(st, s, err, "cannot record tags") != 0)
+        if (store_step_done(st, s, err, "cannot record tags") != 0)
             return -1;
     }
     sqlite3_stmt *s = store_stmt(st, ST_COUNT_TAGS);
@@ -311,7 +279,7 @@ static int insert_revision(struct sfn_store *st, int64_t mid, const char *text, 
     sqlite3_bind_text(s, 3, text, (int)len, SQLITE_STATIC);
     bind_text(s, 4, role);
     sqlite3_bind_int64(s, 5, store_wall_ms());
-    if (step_done(st, s, err, "cannot record a state machine") != 0)
+    if (store_step_done(st, s, err, "cannot record a state machine") != 0)
         return -1;
     int64_t rid = sqlite3_last_insert_rowid(st->db);
     if (revision_config(st, rid, logging, tracing, uuid, err) != 0)
@@ -320,7 +288,7 @@ static int insert_revision(struct sfn_store *st, int64_t mid, const char *text, 
     sqlite3_bind_int64(s, 1, mid);
     sqlite3_bind_int64(s, 2, rid);
     bind_text(s, 3, role);
-    return step_done(st, s, err, "cannot record a state machine");
+    return store_step_done(st, s, err, "cannot record a state machine");
 }
 
 int sfn_store_update_machine(struct sfn_store *st, const char *arn, const char *text, size_t len,
@@ -379,7 +347,7 @@ int sfn_store_machine_set_status(struct sfn_store *st, const char *arn, const ch
         return -1;
     sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
-    if (step_done(st, s, err, "cannot record a state machine") != 0)
+    if (store_step_done(st, s, err, "cannot record a state machine") != 0)
         return -1;
     return sqlite3_changes(st->db) > 0 ? 0 : 1;
 }
@@ -393,7 +361,7 @@ int sfn_store_delete_machine(struct sfn_store *st, const char *arn, struct err *
     for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
         sqlite3_stmt *s = store_stmt(st, steps[i]);
         sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
-        if (step_done(st, s, err, "cannot delete a state machine") != 0)
+        if (store_step_done(st, s, err, "cannot delete a state machine") != 0)
             return tx_rollback(st);
         changed = sqlite3_changes(st->db); /* of the last step: the machine's row */
     }
@@ -411,16 +379,8 @@ int sfn_store_find_execution(struct sfn_store *st, const char *arn, sfn_store_ex
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    int result = 1;
-    if (rc == SQLITE_ROW) {
-        store_emit_execution(s, fn, arg);
-        result = 0;
-    } else if (rc != SQLITE_DONE) {
-        result = store_db_err(st, err, "cannot be read");
-    }
-    sqlite3_reset(s);
-    return result;
+    const struct store_sink to = {.fn.execution = fn, .arg = arg};
+    return store_one_row(st, s, store_emit_execution, &to, err);
 }
 
 long sfn_store_page_executions(struct sfn_store *st, const char *machine_arn, const char *status,
@@ -455,24 +415,13 @@ long sfn_store_page_executions(struct sfn_store *st, const char *machine_arn, co
     sqlite3_bind_int64(s, 5, after_id);
     sqlite3_bind_int64(s, 6, limit > 0 ? (int64_t)limit : -1);
     bind_text(s, 7, redrive);
-    long n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        n++;
-        if (store_emit_execution(s, fn, arg) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        n = store_db_err(st, err, "cannot be read");
-    sqlite3_reset(s);
-    return n;
+    const struct store_sink to = {.fn.execution = fn, .arg = arg};
+    return store_rows(st, s, store_emit_execution, &to, err);
 }
 
 /* ---- activities ---- */
 
-static int emit_activity(sqlite3_stmt *s, sfn_store_activity_fn fn, void *arg)
+static int emit_activity(sqlite3_stmt *s, const struct store_sink *to)
 {
     struct sfn_store_activity_rec a = {
         .id = sqlite3_column_int64(s, 0),
@@ -481,7 +430,7 @@ static int emit_activity(sqlite3_stmt *s, sfn_store_activity_fn fn, void *arg)
         .created_ms = sqlite3_column_int64(s, 3),
         .encryption = store_col_text(s, 4),
     };
-    return fn(&a, arg);
+    return to->fn.activity != NULL ? to->fn.activity(&a, to->arg) : 0;
 }
 
 static int get_one_activity(struct sfn_store *st, const char *arn, sfn_store_activity_fn fn,
@@ -491,17 +440,8 @@ static int get_one_activity(struct sfn_store *st, const char *arn, sfn_store_act
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    int result = 1;
-    if (rc == SQLITE_ROW) {
-        if (fn != NULL)
-            emit_activity(s, fn, arg);
-        result = 0;
-    } else if (rc != SQLITE_DONE) {
-        result = store_db_err(st, err, "cannot be read");
-    }
-    sqlite3_reset(s);
-    return result;
+    const struct store_sink to = {.fn.activity = fn, .arg = arg};
+    return store_one_row(st, s, emit_activity, &to, err);
 }
 
 int sfn_store_create_activity(struct sfn_store *st, const char *name, const char *arn,
@@ -515,7 +455,7 @@ int sfn_store_create_activity(struct sfn_store *st, const char *name, const char
     sqlite3_bind_text(s, 2, arn, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, created_ms);
     bind_text(s, 4, encryption);
-    if (step_done(st, s, err, "cannot record an activity") != 0)
+    if (store_step_done(st, s, err, "cannot record an activity") != 0)
         return tx_rollback(st);
     bool created = sqlite3_changes(st->db) > 0;
     if ((created && tags != NULL && put_tags(st, arn, tags, SIZE_MAX, err) != 0) ||
@@ -539,12 +479,12 @@ int sfn_store_delete_activity(struct sfn_store *st, const char *arn, struct err 
         return -1;
     sqlite3_stmt *s = store_stmt(st, ST_DEL_ACTIVITY);
     sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
-    if (step_done(st, s, err, "cannot delete an activity") != 0)
+    if (store_step_done(st, s, err, "cannot delete an activity") != 0)
         return tx_rollback(st);
     int changed = sqlite3_changes(st->db);
     s = store_stmt(st, ST_DEL_TAGS);
     sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
-    if (step_done(st, s, err, "cannot delete an activity") != 0)
+    if (store_step_done(st, s, err, "cannot delete an activity") != 0)
         return tx_rollback(st);
     if (tx_commit(st, err) != 0)
         return -1;
@@ -559,19 +499,8 @@ long sfn_store_list_activities(struct sfn_store *st, int64_t after_id, size_t li
         return -1;
     sqlite3_bind_int64(s, 1, after_id);
     sqlite3_bind_int64(s, 2, limit > 0 ? (int64_t)limit : -1);
-    long n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        n++;
-        if (emit_activity(s, fn, arg) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        n = store_db_err(st, err, "cannot be read");
-    sqlite3_reset(s);
-    return n;
+    const struct store_sink to = {.fn.activity = fn, .arg = arg};
+    return store_rows(st, s, emit_activity, &to, err);
 }
 
 /* ---- tags ---- */
@@ -598,7 +527,7 @@ int sfn_store_untag(struct sfn_store *st, const char *arn, json_t *keys, struct 
         sqlite3_stmt *s = store_stmt(st, ST_DEL_TAG);
         sqlite3_bind_text(s, 1, arn, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, json_string_value(k), -1, SQLITE_STATIC);
-        if (step_done(st, s, err, "cannot delete tags") != 0)
+        if (store_step_done(st, s, err, "cannot delete tags") != 0)
             return tx_rollback(st);
     }
     return tx_commit(st, err);

@@ -17,19 +17,6 @@ int64_t store_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Steps a statement that returns no row. */
-static int step_done(struct sfn_store *st, sqlite3_stmt *s, struct err *err, const char *what)
-{
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
-        sqlite3_reset(s);
-        return 0;
-    }
-    store_db_err(st, err, what);
-    sqlite3_reset(s);
-    return -1;
-}
-
 /* Binds the compact text of `v` (borrowed) through the scratch buffer. */
 static void bind_json(struct sfn_store *st, sqlite3_stmt *s, int i, const json_t *v)
 {
@@ -75,7 +62,7 @@ int store_machine_ensure(struct sfn_store *st, struct sfn_machine *m, const char
         sqlite3_bind_text(s, 3, type_name(sfn_machine_type(m)), -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 4, role_arn, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 5, now);
-        if (step_done(st, s, err, "cannot record a state machine") != 0)
+        if (store_step_done(st, s, err, "cannot record a state machine") != 0)
             return -1;
         mid = sqlite3_last_insert_rowid(st->db);
     } else {
@@ -103,14 +90,14 @@ int store_machine_ensure(struct sfn_store *st, struct sfn_machine *m, const char
     sqlite3_bind_text(s, 3, text, (int)len, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, role_arn, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, now);
-    if (step_done(st, s, err, "cannot record a state machine") != 0)
+    if (store_step_done(st, s, err, "cannot record a state machine") != 0)
         return -1;
     int64_t rid = sqlite3_last_insert_rowid(st->db);
     s = store_stmt(st, ST_SET_REVISION);
     sqlite3_bind_int64(s, 1, mid);
     sqlite3_bind_int64(s, 2, rid);
     sqlite3_bind_text(s, 3, role_arn, -1, SQLITE_STATIC);
-    if (step_done(st, s, err, "cannot record a state machine") != 0)
+    if (store_step_done(st, s, err, "cannot record a state machine") != 0)
         return -1;
     sfn_machine_set_persist_id(m, rid);
     return 0;
@@ -190,7 +177,7 @@ static int insert_events(struct sfn_store *st, struct sfn_execution *ex, struct 
         sqlite3_bind_int64(s, 2, (int64_t)last);      /* event ids count from 1 */
         sqlite3_bind_int64(s, 3, (int64_t)first + 1);
         sqlite3_bind_text(s, 4, buf_cstr(&st->scratch), (int)st->scratch.len, SQLITE_STATIC);
-        if (step_done(st, s, err, "cannot record history") != 0)
+        if (store_step_done(st, s, err, "cannot record history") != 0)
             return -1;
         first = last;
     }
@@ -212,7 +199,7 @@ static int redrive_row(struct sfn_store *st, struct sfn_execution *ex, struct er
     sqlite3_bind_int64(s, 1, sfn_execution_persist_id(ex));
     sqlite3_bind_int64(s, 2, sfn_execution_redrive_count(ex));
     sqlite3_bind_int64(s, 3, sfn_execution_redrive_ms(ex));
-    return step_done(st, s, err, "cannot record a redrive");
+    return store_step_done(st, s, err, "cannot record a redrive");
 }
 
 static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err *err)
@@ -233,14 +220,14 @@ static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err
         sqlite3_bind_int64(s, 1, id);
         bind_json(st, s, 2, cp);
         json_decref(cp);
-        return step_done(st, s, err, "cannot record a checkpoint");
+        return store_step_done(st, s, err, "cannot record a checkpoint");
     }
     if (fresh)
         return 0; /* inserted ended, and never had a checkpoint */
     sqlite3_stmt *s = store_stmt(st, ST_END_EXEC);
     sqlite3_bind_int64(s, 1, id);
     bind_end(st, s, 2, ex);
-    if (step_done(st, s, err, "cannot record an execution") != 0)
+    if (store_step_done(st, s, err, "cannot record an execution") != 0)
         return -1;
     if (status != SFN_SUCCEEDED && sfn_machine_type(sfn_execution_machine(ex)) == SFN_STANDARD) {
         /* api.md 9.2: the last checkpoint, with where a redrive resumes */
@@ -249,11 +236,11 @@ static int commit_one(struct sfn_store *st, struct sfn_execution *ex, struct err
         sqlite3_bind_int64(s, 1, id);
         bind_json(st, s, 2, cp);
         json_decref(cp);
-        return step_done(st, s, err, "cannot record a checkpoint");
+        return store_step_done(st, s, err, "cannot record a checkpoint");
     }
     s = store_stmt(st, ST_DEL_CHECKPOINT);
     sqlite3_bind_int64(s, 1, id);
-    return step_done(st, s, err, "cannot record an execution");
+    return store_step_done(st, s, err, "cannot record an execution");
 }
 
 int store_commit(void *arg, struct sfn_execution *const *changed, size_t n, struct err *err)
@@ -261,7 +248,7 @@ int store_commit(void *arg, struct sfn_execution *const *changed, size_t n, stru
     struct sfn_store *st = arg;
     if (st->fatal)
         return err_set(err, STORE_ERR, "the store '%s' has failed before", st->path);
-    if (step_done(st, store_stmt(st, ST_BEGIN), err, "cannot commit") != 0)
+    if (store_step_done(st, store_stmt(st, ST_BEGIN), err, "cannot commit") != 0)
         goto failed;
     for (size_t i = 0; i < n; i++) {
         if (commit_one(st, changed[i], err) != 0) {
@@ -270,7 +257,7 @@ int store_commit(void *arg, struct sfn_execution *const *changed, size_t n, stru
             goto failed;
         }
     }
-    if (step_done(st, store_stmt(st, ST_COMMIT), err, "cannot commit") != 0) {
+    if (store_step_done(st, store_stmt(st, ST_COMMIT), err, "cannot commit") != 0) {
         if (!sqlite3_get_autocommit(st->db)) {
             sqlite3_step(store_stmt(st, ST_ROLLBACK));
             sqlite3_reset(st->stmt[ST_ROLLBACK]);

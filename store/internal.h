@@ -80,13 +80,35 @@ struct sfn_store {
 
 /* Column i as text (NULL for NULL). */
 const char *store_col_text(sqlite3_stmt *s, int i);
-/* Calls fn with the execution on the current row of a STORE_EXEC_COLS query. */
-int store_emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg);
+/* Where the rows of a read go: the caller's callback (NULL: rows are only counted), typed by
+ * what the rows are, and its argument. */
+struct store_sink {
+    union {
+        sfn_store_machine_fn machine;
+        sfn_store_execution_fn execution;
+        sfn_store_activity_fn activity;
+    } fn;
+    void *arg;
+};
+/* Hands the current row to a sink; nonzero stops the read. */
+typedef int (*store_emit_fn)(sqlite3_stmt *s, const struct store_sink *to);
+/* Steps `s` (bound) through its rows, handing each to emit until it returns nonzero, then
+ * resets it. Returns the number of rows handed over, or -1 with err set. */
+long store_rows(struct sfn_store *st, sqlite3_stmt *s, store_emit_fn emit,
+                const struct store_sink *to, struct err *err);
+/* store_rows for a read of one row: 0 found, 1 not found, -1 failed. */
+int store_one_row(struct sfn_store *st, sqlite3_stmt *s, store_emit_fn emit,
+                  const struct store_sink *to, struct err *err);
+/* The execution on the current row of a STORE_EXEC_COLS query, to to->fn.execution. */
+int store_emit_execution(sqlite3_stmt *s, const struct store_sink *to);
 /* The wall clock, epoch ms (creation dates). */
 int64_t store_wall_ms(void);
 
 /* Sets err from the database's last error, with a lead-in ("cannot commit"). Returns -1. */
 int store_db_err(struct sfn_store *st, struct err *err, const char *what);
+/* Steps a statement that returns no row (or whose row is not wanted), then resets it;
+ * err gets the database's error with the lead-in `what`. */
+int store_step_done(struct sfn_store *st, sqlite3_stmt *s, struct err *err, const char *what);
 /* Prepared statement i, reset and cleared for binding. */
 sqlite3_stmt *store_stmt(struct sfn_store *st, int i);
 /* Finds or records the machine and revision of `m`; sets its persist id (the revision id). */

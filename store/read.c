@@ -141,7 +141,7 @@ int sfn_store_recover_each(struct sfn_store *st, struct sfn_engine *eng,
 
 static const char list_sql[] = STORE_EXEC_COLS;
 
-int store_emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg)
+int store_emit_execution(sqlite3_stmt *s, const struct store_sink *to)
 {
     struct sfn_store_execution e = {
         .arn = store_col_text(s, 0),
@@ -157,7 +157,7 @@ int store_emit_execution(sqlite3_stmt *s, sfn_store_execution_fn fn, void *arg)
         .redrive_count = sqlite3_column_int64(s, 10),
         .redrive_ms = sqlite3_column_int64(s, 11),
     };
-    return fn(&e, arg);
+    return to->fn.execution != NULL ? to->fn.execution(&e, to->arg) : 0;
 }
 
 int sfn_store_list_executions(struct sfn_store *st, const char *machine_name,
@@ -172,17 +172,10 @@ int sfn_store_list_executions(struct sfn_store *st, const char *machine_name,
         return store_db_err(st, err, "cannot be read");
     sqlite3_bind_text(s, 1, machine_name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_emit_execution(s, fn, arg) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        store_db_err(st, err, "cannot be read");
+    const struct store_sink to = {.fn.execution = fn, .arg = arg};
+    long n = store_rows(st, s, store_emit_execution, &to, err);
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return n < 0 ? -1 : 0;
 }
 
 int sfn_store_get_execution(struct sfn_store *st, const char *arn_or_name,
@@ -195,14 +188,8 @@ int sfn_store_get_execution(struct sfn_store *st, const char *arn_or_name,
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return store_db_err(st, err, "cannot be read");
     sqlite3_bind_text(s, 1, arn_or_name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    int result = 1;
-    if (rc == SQLITE_ROW) {
-        store_emit_execution(s, fn, arg);
-        result = 0;
-    } else if (rc != SQLITE_DONE) {
-        result = store_db_err(st, err, "cannot be read");
-    }
+    const struct store_sink to = {.fn.execution = fn, .arg = arg};
+    int result = store_one_row(st, s, store_emit_execution, &to, err);
     sqlite3_finalize(s);
     return result;
 }

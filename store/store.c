@@ -187,6 +187,39 @@ static const char *const statements[ST_COUNT] = {
     [ST_COUNT_TAGS] = "SELECT count(*) FROM tags WHERE resource_arn = ?1",
 };
 
+int store_step_done(struct sfn_store *st, sqlite3_stmt *s, struct err *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_db_err(st, err, what);
+    sqlite3_reset(s);
+    return result;
+}
+
+long store_rows(struct sfn_store *st, sqlite3_stmt *s, store_emit_fn emit,
+                const struct store_sink *to, struct err *err)
+{
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        n++;
+        if (emit(s, to) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        n = store_db_err(st, err, "cannot be read");
+    sqlite3_reset(s);
+    return n;
+}
+
+int store_one_row(struct sfn_store *st, sqlite3_stmt *s, store_emit_fn emit,
+                  const struct store_sink *to, struct err *err)
+{
+    long n = store_rows(st, s, emit, to, err);
+    return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
 int store_db_err(struct sfn_store *st, struct err *err, const char *what)
 {
     int code = st->db != NULL ? sqlite3_extended_errcode(st->db) : SQLITE_ERROR;
