@@ -9,49 +9,7 @@
 
 #include "cli/cli.h"
 
-#ifdef SFN_CLI_LITE
-int cmd_create(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return cli_exec_full();
-}
-
-int cmd_start(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return cli_exec_full();
-}
-
-int cmd_describe(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return cli_exec_full();
-}
-
-int cmd_ls(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return cli_exec_full();
-}
-
-int cmd_stop(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return cli_exec_full();
-}
-
-int cmd_client_history(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return cli_exec_full();
-}
-#else
+#ifndef SFN_CLI_LITE /* main.c hands these commands to sfn-aws in the lite build */
 #include <time.h>
 
 #include "cli/client.h"

@@ -125,6 +125,25 @@ static bool has_db(int argc, char **argv)
     return false;
 }
 
+/* The commands that talk to a running sfnd (cmd_client.c); the lite build has no HTTP client
+ * and hands them to sfn-aws. */
+#ifdef SFN_CLI_LITE
+#define CLIENT(fn) NULL
+#else
+#define CLIENT(fn) fn
+#endif
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} client_commands[] = {
+    {"history", CLIENT(cmd_client_history)}, /* without --db */
+    {"create", CLIENT(cmd_create)},
+    {"start", CLIENT(cmd_start)},
+    {"describe", CLIENT(cmd_describe)},
+    {"ls", CLIENT(cmd_ls)},
+    {"stop", CLIENT(cmd_stop)},
+};
+
 int main(int argc, char **argv)
 {
     main_argv = argv;
@@ -142,19 +161,13 @@ int main(int argc, char **argv)
         return cmd_resume(argc - 1, argv + 1);
     if (strcmp(argv[1], "executions") == 0)
         return cmd_executions(argc - 1, argv + 1);
-    if (strcmp(argv[1], "history") == 0)
-        return has_db(argc, argv) ? cmd_history(argc - 1, argv + 1)
-                                  : cmd_client_history(argc - 1, argv + 1);
-    if (strcmp(argv[1], "create") == 0)
-        return cmd_create(argc - 1, argv + 1);
-    if (strcmp(argv[1], "start") == 0)
-        return cmd_start(argc - 1, argv + 1);
-    if (strcmp(argv[1], "describe") == 0)
-        return cmd_describe(argc - 1, argv + 1);
-    if (strcmp(argv[1], "ls") == 0)
-        return cmd_ls(argc - 1, argv + 1);
-    if (strcmp(argv[1], "stop") == 0)
-        return cmd_stop(argc - 1, argv + 1);
+    if (strcmp(argv[1], "history") == 0 && has_db(argc, argv))
+        return cmd_history(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(client_commands) / sizeof(client_commands[0]); i++) {
+        if (strcmp(argv[1], client_commands[i].name) == 0)
+            return client_commands[i].fn != NULL ? client_commands[i].fn(argc - 1, argv + 1)
+                                                 : cli_exec_full();
+    }
     if (strcmp(argv[1], "test-state") == 0)
         return cmd_test_state(argc - 1, argv + 1);
     if (strcmp(argv[1], "test") == 0)
