@@ -45,6 +45,11 @@ for _k in [k for k in os.environ if k.startswith("AWS_")]:
 os.environ.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
                    "AWS_PAGER": ""})
 
+sys.path.insert(0, HERE)
+import server_test as st  # noqa: E402  (the daemon, check() and free_port() of the server suite)
+for _k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+    os.environ.pop(_k, None)  # server_test's test keys: this suite signs with its own
+
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
@@ -58,70 +63,12 @@ ACCOUNT = "210987654321"
 PASS_DEF = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
 ROLE = "arn:aws:iam::%s:role/edge" % ACCOUNT
 
-passed = failed = 0
-procs = []
+check, free_port, procs = st.check, st.free_port, st.procs
 
 
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Daemon:
-    def __init__(self, args, log, umask=None):
-        self.port = free_port()
-        self.log_path = log
-        self.log = open(log, "ab")
-        pre = (lambda: os.umask(umask)) if umask is not None else None
-        self.proc = subprocess.Popen([SFND] + args + ["--listen", "127.0.0.1:%d" % self.port],
-                                     stdout=self.log, stderr=self.log, preexec_fn=pre)
-        procs.append(self.proc)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("sfnd exited with %d" % self.proc.returncode)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("sfnd did not start listening")
-
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return -1
-
-    def fds(self):
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
-
-    def term(self):
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            rc = self.proc.wait()
-        self.log.close()
-        return rc
+def Daemon(args, log, umask=None):
+    """sfnd with these options on a free loopback port."""
+    return st.Daemon(None, free_port(), log, args=args, umask=umask)
 
 
 def client(d, key=KEY_ID, secret=SECRET, region=REGION):
@@ -695,12 +642,12 @@ def main():
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
-        if failed and os.path.exists(log):
+        if st.failed and os.path.exists(log):
             with open(log, "rb") as f:
                 sys.stdout.write(f.read().decode(errors="replace")[-3000:])
         subprocess.run(["rm", "-rf", tmp])
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed" % (st.passed, st.failed))
+    return 1 if st.failed else 0
 
 
 if __name__ == "__main__":

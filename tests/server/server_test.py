@@ -94,12 +94,18 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, db, port, log):
+    """sfnd on 127.0.0.1:port with the store `db` at durability normal, or with `args`
+    instead (edge_test: a config file, other options); the log is appended to `log`."""
+
+    def __init__(self, db, port, log, args=None, umask=None):
         self.port = port
+        self.log_path = log
         self.log = open(log, "ab")
-        self.proc = subprocess.Popen([SFND, "--listen", "127.0.0.1:%d" % port, "--db", db,
-                                      "--durability", "normal"],
-                                     stdout=self.log, stderr=self.log)
+        if args is None:
+            args = ["--db", db, "--durability", "normal"]
+        pre = (lambda: os.umask(umask)) if umask is not None else None
+        self.proc = subprocess.Popen([SFND] + args + ["--listen", "127.0.0.1:%d" % port],
+                                     stdout=self.log, stderr=self.log, preexec_fn=pre)
         procs.append(self.proc)
         deadline = time.time() + 15
         while time.time() < deadline:
@@ -114,6 +120,16 @@ class Daemon:
 
     def url(self):
         return "http://127.0.0.1:%d" % self.port
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return -1
+
+    def fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def kill9(self):
         os.kill(self.proc.pid, signal.SIGKILL)
