@@ -142,7 +142,7 @@ json_t *frame_context(void *arg)
     json_object_set_new(c, "State", state);
     json_object_set(c, "StateMachine", f->ex->sm->ctx_machine);
     if (f->task != NULL && f->st->type == ASL_TASK &&
-        strstr(f->st->resource, ".waitForTaskToken") != NULL)
+        (strstr(f->st->resource, ".waitForTaskToken") != NULL || task_job_run(f->st)))
         json_object_set_new(c, "Task", json_pack("{s:s}", "Token", f->task->token));
     f->ctx = c;
     return c;

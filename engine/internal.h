@@ -72,6 +72,8 @@ struct sfn_task {
     bool started;               /* handed to the handler (counted in inflight) */
     bool deferred;              /* waiting for the turn's commit before start is called */
     struct sfn_task *dnext, *dprev; /* engine's list of deferred starts */
+    struct sfn_task *jnext, *jprev; /* engine's list of job-run (.sync) attempts */
+    struct sfn_engine *eng;     /* set while listed there */
     json_t *state;              /* handler's resumable state (owned), persisted, or NULL */
     bool done;                  /* succeed/fail called */
     bool taken;                 /* started by its worker (activities: sfn_task_started;
@@ -224,6 +226,7 @@ struct sfn_engine {
     struct err persist_err;
     struct sfn_execution *dirty_head; /* executions changed in this turn */
     struct sfn_task *dstart_head, *dstart_tail; /* task starts held until the commit */
+    struct sfn_task *jobs;      /* job-run (.sync) attempts, found by token (SendTask*) */
     struct after_commit *ac_head, *ac_tail; /* sfn_engine_after_commit callbacks */
     struct sfn_execution **commit_buf; /* scratch array for the commit */
     size_t commit_cap;
@@ -331,6 +334,9 @@ json_t *frame_redo_json(const struct frame *f);
 
 /* state_task.c */
 void task_abandon(struct frame *f);
+/* Whether a Task state uses the job-run pattern (a .sync resource): its attempts have a task
+ * token in the context object too, which SendTask* calls may use (integrations.md 1.5). */
+bool task_job_run(const struct asl_state *st);
 /* Rebuilds the frame's task attempt from a snapshot and hands it back to its handler
  * (resume), or records it as failed when the handler cannot resume. 0, or -1 with err. */
 int task_restore(struct frame *f, json_t *snap, struct err *err);

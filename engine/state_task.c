@@ -188,8 +188,40 @@ static char *task_token_new(void)
     return tok;
 }
 
+bool task_job_run(const struct asl_state *st)
+{
+    /* arn:<partition>:states:::<service>:<action>.sync (or .sync:2): not an activity ARN,
+     * whatever its name */
+    const char *r = st->resource;
+    size_t n = strlen(r);
+    return strstr(r, ":::") != NULL &&
+           ((n > 5 && strcmp(r + n - 5, ".sync") == 0) || strstr(r, ".sync:") != NULL);
+}
+
+/* Job-run attempts are listed by the engine from scheduling (or restore) to their end. */
+static void job_link(struct sfn_engine *eng, struct sfn_task *t)
+{
+    t->jnext = eng->jobs;
+    if (eng->jobs != NULL)
+        eng->jobs->jprev = t;
+    eng->jobs = t;
+}
+
+static void job_unlink(struct sfn_engine *eng, struct sfn_task *t)
+{
+    if (t->jprev != NULL)
+        t->jprev->jnext = t->jnext;
+    else if (eng->jobs == t)
+        eng->jobs = t->jnext;
+    if (t->jnext != NULL)
+        t->jnext->jprev = t->jprev;
+    t->jnext = t->jprev = NULL;
+}
+
 static void task_free(struct sfn_task *t)
 {
+    if (t->eng != NULL)
+        job_unlink(t->eng, t);
     json_decref(t->state);
     json_decref(t->input);
     json_decref(t->output);
@@ -232,6 +264,10 @@ static void task_run(struct frame *f)
     t->frame = f;
     t->attempt = f->retry_total;
     t->token = task_token_new();
+    if (task_job_run(st)) {
+        t->eng = eng;
+        job_link(eng, t);
+    }
     f->task = t; /* before Parameters: $$.Task.Token may be read there */
     json_decref(f->ctx);
     f->ctx = NULL;
@@ -435,6 +471,10 @@ int task_restore(struct frame *f, json_t *snap, struct err *err)
     t->taken = json_is_true(json_object_get(snap, "taken")) || !evs_of(f->st)->worker_starts;
     t->res = engine_resource_find(eng, f->st->resource);
     f->task = t;
+    if (task_job_run(f->st)) {
+        t->eng = eng;
+        job_link(eng, t);
+    }
     json_t *failed = json_object_get(snap, "failed");
     json_t *output = json_object_get(snap, "output");
     if (failed != NULL || output != NULL) { /* completed, not yet consumed */
@@ -488,6 +528,28 @@ void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause)
         return;
     err_set_raw(&t->err, error, cause);
     task_complete(t);
+}
+
+struct sfn_task *sfn_engine_job_task(struct sfn_engine *eng, const char *token)
+{
+    for (struct sfn_task *t = eng->jobs; t != NULL && token != NULL; t = t->jnext) {
+        if (t->frame != NULL && !t->done && t->started && strcmp(t->token, token) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+void sfn_task_take_over(struct sfn_task *t)
+{
+    if (t->done || t->frame == NULL || t->res == NULL)
+        return;
+    /* "Step Functions stops monitoring the job" (integrations.md 1.5): the handler lets go
+     * as on a shutdown, without cancelling anything */
+    const struct resource *res = t->res;
+    t->res = NULL;
+    if (res->ops->detach != NULL)
+        res->ops->detach(t, res->arg);
+    t->data = NULL;
 }
 
 void sfn_task_started(struct sfn_task *t, const char *worker_name)

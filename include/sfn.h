@@ -116,6 +116,15 @@ void sfn_task_started(struct sfn_task *t, const char *worker_name);
 bool sfn_task_taken(const struct sfn_task *t);
 /* Resets the HeartbeatSeconds clock. */
 void sfn_task_heartbeat(struct sfn_task *t);
+/* The running attempt of a job-run (.sync) Task whose token is `token`, or NULL. Such an
+ * attempt has its token in the context object ($$.Task.Token) like a callback task, so the
+ * job it started may report with SendTaskHeartbeat, or end the task early with
+ * SendTaskSuccess / SendTaskFailure (after sfn_task_take_over). Linear in their number. */
+struct sfn_task *sfn_engine_job_task(struct sfn_engine *eng, const char *token);
+/* Takes a running attempt away from its handler, which lets go of it as on detach (stops
+ * monitoring, cancels nothing); the caller then completes it with sfn_task_succeed or
+ * sfn_task_fail. */
+void sfn_task_take_over(struct sfn_task *t);
 /* Records a TaskSubmitted event (for .sync/.waitForTaskToken: the service's first reply). */
 void sfn_task_submitted(struct sfn_task *t, json_t *output);
 /* The handler's resumable state of the attempt (job id, poll state...): `state` (borrowed,

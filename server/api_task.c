@@ -126,27 +126,34 @@ static bool token_shaped(const char *token)
 }
 
 /* The attempt of the request's taskToken, or NULL answered: InvalidToken (never issued) or
- * TaskTimedOut (completed, timed out, or its execution ended; api.md 8.3). */
-static struct api_task *task_find(struct call *c)
+ * TaskTimedOut (completed, timed out, or its execution ended; api.md 8.3). The attempt is a
+ * callback or activity one held here (*held set), or else a job-run (.sync) attempt whose
+ * job was given $$.Task.Token (*held NULL). */
+static struct sfn_task *task_find(struct call *c, struct api_task **held)
 {
     const char *token = call_str(c, "taskToken");
     if (!token_shaped(token)) {
         call_error(c, "InvalidToken", "Invalid Token: 'Invalid token'");
         return NULL;
     }
-    struct api_task *at = smap_get(&c->api->tasks, token);
-    if (at == NULL)
+    *held = smap_get(&c->api->tasks, token);
+    struct sfn_task *t = *held != NULL ? (*held)->t : sfn_engine_job_task(c->api->eng, token);
+    if (t == NULL)
         call_error(c, "TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'");
-    return at;
+    return t;
 }
 
-/* Lets go of an attempt the request completes; returns the engine's attempt. */
-static struct sfn_task *task_take(struct api_task *at)
+/* Takes the attempt away from whoever holds it (this file's table, or the integration that
+ * monitors the job: it stops, cancelling nothing), for the request to complete it. */
+static struct sfn_task *task_take(struct sfn_task *t, struct api_task *held)
 {
-    struct sfn_task *t = at->t;
-    at->t = NULL;
+    if (held == NULL) {
+        sfn_task_take_over(t);
+        return t;
+    }
+    held->t = NULL;
     sfn_task_set_data(t, NULL);
-    api_task_free(at);
+    api_task_free(held);
     return t;
 }
 
@@ -164,9 +171,10 @@ void op_send_task_success(struct call *c)
         call_error(c, "InvalidOutput", "Invalid Output: '%s'", jerr.text);
         return;
     }
-    struct api_task *at = task_find(c);
-    if (at != NULL) {
-        sfn_task_succeed(task_take(at), output);
+    struct api_task *held;
+    struct sfn_task *t = task_find(c, &held);
+    if (t != NULL) {
+        sfn_task_succeed(task_take(t, held), output);
         call_ok(c, json_object(), true); /* after the commit of the task's result */
     }
     json_decref(output);
@@ -174,18 +182,20 @@ void op_send_task_success(struct call *c)
 
 void op_send_task_failure(struct call *c)
 {
-    struct api_task *at = task_find(c);
-    if (at == NULL)
+    struct api_task *held;
+    struct sfn_task *t = task_find(c, &held);
+    if (t == NULL)
         return;
-    sfn_task_fail(task_take(at), call_str(c, "error"), call_str(c, "cause"));
+    sfn_task_fail(task_take(t, held), call_str(c, "error"), call_str(c, "cause"));
     call_ok(c, json_object(), true);
 }
 
 void op_send_task_heartbeat(struct call *c)
 {
-    struct api_task *at = task_find(c);
-    if (at == NULL)
+    struct api_task *held;
+    struct sfn_task *t = task_find(c, &held);
+    if (t == NULL)
         return;
-    sfn_task_heartbeat(at->t); /* no history event (api.md 8.3); the new deadline is committed */
+    sfn_task_heartbeat(t); /* no history event (api.md 8.3); the new deadline is committed */
     call_ok(c, json_object(), true);
 }

@@ -22,6 +22,13 @@ loopback ports of the OS's choosing):
   "stop"      StopExecution once "submit" (an operation, e.g. "emr-serverless.StartJobRun")
               has been answered "submit_count" times (default 1) and the jobs polled: ABORTED,
               and the fake sees "cancel" ("cancel_count" times, default 1)
+  "tokens"    a list: the job run pattern's task token. The fake holds the job of the
+              definition's one .sync task, whose parameters carry $$.Task.Token; once it is
+              submitted the test sends SendTaskHeartbeat with that token every "every_s"
+              seconds for "for_s" (the task must still be running; without "every_s" it sends
+              none), then ends the task with "finish" ({"success": OUTPUT} or {"failure":
+              {"error", "cause"}}) or else releases the job. After the end, a heartbeat with
+              the token gets TaskTimedOut
 
 Every scenario may carry "script" (posted before the run), "result" ({"status", "output" |
 "error", "cause"}) and "log" (what the fake's /__fake/log must show). Expected values follow
@@ -42,6 +49,7 @@ import concurrent.futures
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -246,7 +254,7 @@ def run_scenario(case, kind, sc, tmp):
         script = load_script(sc)
         if script:
             fake.call("POST", "/__fake/script", script)
-        if kind in ("crash", "restart"):
+        if kind in ("crash", "restart", "token"):
             fake.call("POST", "/__fake/script", {"hold": True})
         env = irun.base_env(fake, poll_env(sc.get("poll_ms", 50)))
         env.update(sc.get("env", {}))
@@ -267,6 +275,8 @@ def run_scenario(case, kind, sc, tmp):
             desc, sfn = crash_run(daemon, sfn, arn, fake, sc, sig, errors)
         elif kind == "stop":
             desc = stop_run(sfn, arn, fake, sc, errors)
+        elif kind == "token":
+            desc = token_run(sfn, arn, fake, sc, errors)
         else:
             desc = wait_end(sfn, arn)
         got = result_of(desc)
@@ -393,6 +403,46 @@ def stop_run(sfn, arn, fake, sc, errors):
     return d
 
 
+def token_run(sfn, arn, fake, sc, errors):
+    """The job reports with the task token found in its TaskScheduled parameters (see
+    "tokens" above); returns the final DescribeExecution answer."""
+    end = time.monotonic() + LIMIT
+    token = None
+    while token is None:
+        events = history(sfn, arn)
+        if any(e["type"] == "TaskSubmitted" for e in events):
+            params = [e["taskScheduledEventDetails"]["parameters"] for e in events
+                      if e["type"] == "TaskScheduled"][0]
+            token = re.search(r"[0-9a-f]{64}", params).group(0)
+        elif events[-1]["type"] in ENDED or time.monotonic() > end:
+            raise RuntimeError("token: no TaskSubmitted (last event %s)" % events[-1]["type"])
+        else:
+            time.sleep(0.02)
+    if "every_s" in sc:
+        stop = time.monotonic() + sc["for_s"]
+        while time.monotonic() < stop:
+            sfn.send_task_heartbeat(taskToken=token)
+            time.sleep(sc["every_s"])
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        if status != "RUNNING":
+            errors.append("token: the execution is %s after %s s of heartbeats"
+                          % (status, sc["for_s"]))
+    finish = sc.get("finish", {})
+    if "success" in finish:
+        sfn.send_task_success(taskToken=token, output=json.dumps(finish["success"]))
+    elif "failure" in finish:
+        sfn.send_task_failure(taskToken=token, **finish["failure"])
+    elif "every_s" in sc:
+        fake.call("POST", "/__fake/script", {"release": True})
+    d = wait_end(sfn, arn)
+    try:
+        sfn.send_task_heartbeat(taskToken=token)
+        errors.append("token: a heartbeat after the end was accepted")
+    except sfn.exceptions.TaskTimedOut:
+        pass
+    return d
+
+
 def scenarios(only):
     out = []
     for name in sorted(os.listdir(CASES)):
@@ -407,6 +457,8 @@ def scenarios(only):
                 todo.append((kind, kind, case[kind]))
         for i, sc in enumerate(case.get("failures", [])):
             todo.append(("failure", "failure-%s" % sc.get("name", i), sc))
+        for i, sc in enumerate(case.get("tokens", [])):
+            todo.append(("token", "token-%s" % sc.get("name", i), sc))
         for kind, label, sc in todo:
             full = "%s/%s" % (case["name"], label)
             if not only or any(o in full for o in only):
