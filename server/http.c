@@ -252,18 +252,21 @@ static void conn_arm(struct conn *c, uint64_t ms)
 
 /* ---- writing ---- */
 
-static const char *status_text(int status)
+/* The status line of an answer, with the header every answer carries. */
+static const char *status_line(int status)
 {
+#define CT "\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: "
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 403: return "Forbidden";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200: return "HTTP/1.1 200 OK" CT;
+    case 400: return "HTTP/1.1 400 Bad Request" CT;
+    case 404: return "HTTP/1.1 404 Not Found" CT;
+    case 403: return "HTTP/1.1 403 Forbidden" CT;
+    case 413: return "HTTP/1.1 413 Payload Too Large" CT;
+    case 500: return "HTTP/1.1 500 Internal Server Error" CT;
+    case 503: return "HTTP/1.1 503 Service Unavailable" CT;
+    default: return NULL;
     }
+#undef CT
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -293,19 +296,35 @@ static void conn_send(struct conn *c)
         conn_close(c);
 }
 
-/* Builds the whole answer into c->out. */
+/* Builds the whole answer into c->out (on every request's path: no printf). */
 static void conn_answer(struct conn *c, int status, const char *error_type, const char *body,
                         size_t len)
 {
     buf_reset(&c->out);
-    buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    buf_puts(&c->out, "Content-Type: application/x-amz-json-1.0\r\n");
-    buf_printf(&c->out, "Content-Length: %zu\r\n", len);
+    const char *line = status_line(status);
+    if (line != NULL)
+        buf_puts(&c->out, line);
+    else
+        buf_printf(&c->out, "HTTP/1.1 %d Error\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                   "Content-Length: ", status);
+    char digits[24];
+    size_t n = sizeof(digits);
+    size_t v = len;
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    buf_add(&c->out, digits + n, sizeof(digits) - n);
     if (c->req.id[0] == '\0')
         make_uuid(c->srv, c->req.id);
-    buf_printf(&c->out, "x-amzn-RequestId: %s\r\n", c->req.id);
-    if (error_type != NULL)
-        buf_printf(&c->out, "x-amzn-ErrorType: %s\r\n", error_type);
+    buf_puts(&c->out, "\r\nx-amzn-RequestId: ");
+    buf_puts(&c->out, c->req.id);
+    buf_puts(&c->out, "\r\n");
+    if (error_type != NULL) {
+        buf_puts(&c->out, "x-amzn-ErrorType: ");
+        buf_puts(&c->out, error_type);
+        buf_puts(&c->out, "\r\n");
+    }
     if (c->close_after)
         buf_puts(&c->out, "Connection: close\r\n");
     buf_puts(&c->out, "\r\n");

@@ -61,18 +61,25 @@ void buf_putc(struct buf *b, char c)
 
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
+    /* one pass when the text fits in the room left (the usual case); else measured, grown
+     * and printed again */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
     va_list ap2;
     va_copy(ap2, ap);
     char probe[1];
-    int n = vsnprintf(probe, sizeof(probe), fmt, ap2); /* measures */
+    int n = vsnprintf(room > 0 ? b->data + b->len : probe, room > 0 ? room : sizeof(probe), fmt,
+                      ap2);
     va_end(ap2);
-    if (n > 0) {
+    if (n > 0 && (size_t)n >= room) {
         buf_grow(b, (size_t)n);
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-        b->len += (size_t)n;
     }
+    if (n > 0)
+        b->len += (size_t)n;
+    else if (b->data != NULL)
+        b->data[b->len] = '\0'; /* what a partial first pass may have written over */
     va_end(ap);
 }
 
