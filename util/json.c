@@ -205,6 +205,98 @@ void json_compact_append(struct buf *b, const json_t *v)
     }
 }
 
+/* Appends s[0..n) escaped twice: as json_string_append escapes it, then that text escaped
+ * again (a string inside compact text inside a string literal). */
+static void string_escaped_twice(struct buf *b, const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_add(b, s + start, i - start);
+        start = i + 1;
+        switch (c) {
+        case '"':
+            buf_add(b, "\\\\\\\"", 4); /* \\\" */
+            break;
+        case '\\':
+            buf_add(b, "\\\\\\\\", 4); /* \\\\ */
+            break;
+        case '\b':
+            buf_add(b, "\\\\b", 3);
+            break;
+        case '\f':
+            buf_add(b, "\\\\f", 3);
+            break;
+        case '\n':
+            buf_add(b, "\\\\n", 3);
+            break;
+        case '\r':
+            buf_add(b, "\\\\r", 3);
+            break;
+        case '\t':
+            buf_add(b, "\\\\t", 3);
+            break;
+        default: {
+            char esc[7] = {'\\', '\\', 'u', '0', '0', hexdigits[c >> 4], hexdigits[c & 15]};
+            buf_add(b, esc, sizeof(esc));
+            break;
+        }
+        }
+    }
+    buf_add(b, s + start, n - start);
+}
+
+/* The compact text of v with every character a string literal must escape escaped: what
+ * json_string_append writes between its quotes for that text. */
+static void compact_escaped(struct buf *b, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        buf_putc(b, '{');
+        int first = 1;
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)v, key, val) {
+            buf_add(b, first ? "\\\"" : ",\\\"", first ? 2 : 3);
+            first = 0;
+            string_escaped_twice(b, key, strlen(key));
+            buf_add(b, "\\\":", 3);
+            compact_escaped(b, val);
+        }
+        buf_putc(b, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        buf_putc(b, '[');
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                buf_putc(b, ',');
+            compact_escaped(b, json_array_get(v, i));
+        }
+        buf_putc(b, ']');
+        break;
+    }
+    case JSON_STRING:
+        buf_add(b, "\\\"", 2);
+        string_escaped_twice(b, json_string_value(v), json_string_length(v));
+        buf_add(b, "\\\"", 2);
+        break;
+    default: /* numbers, true, false, null: nothing to escape */
+        json_compact_append(b, v);
+        break;
+    }
+}
+
+void json_compact_string_append(struct buf *b, const json_t *v)
+{
+    buf_putc(b, '"');
+    compact_escaped(b, v);
+    buf_putc(b, '"');
+}
+
 char *json_compact(const json_t *v)
 {
     struct buf b = BUF_INIT;

@@ -16,6 +16,9 @@
 void json_compact_append(struct buf *b, const json_t *v);
 /* Appends `s` (n bytes) as a JSON string literal, escaped as json_compact_append does. */
 void json_string_append(struct buf *b, const char *s, size_t n);
+/* Appends the compact text of `v` (borrowed) as a JSON string literal: the same bytes as
+ * json_string_append() of json_compact(v), without the intermediate text. */
+void json_compact_string_append(struct buf *b, const json_t *v);
 /* Returns the compact text of `v` (borrowed) as a new string (free() it). */
 char *json_compact(const json_t *v);
 /* Returns the byte size of json_compact(v), or a value > limit as soon as it exceeds limit
