@@ -166,12 +166,27 @@ static const char *error_namespace(const char *code)
     return "com.amazonaws.swf.service.v2.model#";
 }
 
+#define REPLY_KEEP_MAX (64 * 1024) /* a larger reply buffer is freed after its answer */
+
+struct buf *call_reply_buf(struct call *c)
+{
+    buf_reset(&c->api->reply);
+    return &c->api->reply;
+}
+
+void call_reply(struct call *c, bool after_commit)
+{
+    struct buf *b = &c->api->reply;
+    server_reply(c->req, 200, NULL, buf_cstr(b), b->len, after_commit); /* copies it */
+    if (b->cap > REPLY_KEEP_MAX)
+        buf_release(b);
+}
+
 void call_ok(struct call *c, json_t *out_new, bool after_commit)
 {
-    char *text = json_compact(out_new);
+    json_compact_append(call_reply_buf(c), out_new);
     json_decref(out_new);
-    server_reply(c->req, 200, NULL, text, strlen(text), after_commit);
-    free(text);
+    call_reply(c, after_commit);
 }
 
 /* The length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
@@ -838,5 +853,6 @@ void api_free(struct api *api)
     smap_release(&api->callbacks);
     api_machine_release(api);
     api_exec_release(api);
+    buf_release(&api->reply);
     free(api);
 }
