@@ -367,7 +367,8 @@ static int check_members(struct call *c, const struct member *members)
                 n++;
                 continue;
             }
-            snprintf(value, sizeof(value), "%.1024s", s);
+            if (reason != NULL) /* only a violation quotes the value */
+                snprintf(value, sizeof(value), "%.1024s", s);
         } else if (m->type == M_INT) {
             int64_t i = (int64_t)json_integer_value(v);
             if (m->min >= 0 && i < m->min) {
@@ -377,7 +378,8 @@ static int check_members(struct call *c, const struct member *members)
                 reason = "Member must have value less than or equal to";
                 bound = m->max;
             }
-            snprintf(value, sizeof(value), "%lld", (long long)i);
+            if (reason != NULL)
+                snprintf(value, sizeof(value), "%lld", (long long)i);
         }
         if (reason != NULL) {
             buf_printf(&clauses, "%sValue '%s' at '%s' failed to satisfy constraint: %s %lld",
@@ -742,7 +744,7 @@ void api_handle(struct server_req *req, void *arg)
         c.in = json_object();
     } else {
         json_error_t jerr;
-        c.in = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+        c.in = json_load_any(body, len, &jerr);
         if (c.in == NULL || !json_is_object(c.in)) {
             json_decref(c.in);
             call_error(&c, "SerializationException", "%s",
