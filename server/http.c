@@ -578,8 +578,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
     (void)suggested;
-    c->roff = c->rlen = 0; /* reading only happens once everything read was parsed */
-    *b = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+    if (c->roff >= c->rlen) {
+        c->roff = c->rlen = 0; /* the usual case: everything read was parsed */
+    } else if (c->roff > 0) { /* bytes kept while an answer's write completes (on_read) */
+        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+        c->rlen -= c->roff;
+        c->roff = 0;
+    }
+    *b = uv_buf_init(c->rbuf + c->rlen, (unsigned int)(READ_BUF_SIZE - c->rlen));
 }
 
 /* Parses what was read until a request is complete (then answers it) or the bytes run out
@@ -632,8 +638,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(c);
         return;
     }
-    c->roff = 0;
-    c->rlen = (size_t)nread;
+    c->rlen += (size_t)nread; /* after the bytes on_alloc kept */
+    if (c->state == CONN_WRITING && uv_stream_get_write_queue_size(s) == 0 &&
+        c->rlen <= READ_BUF_SIZE / 2)
+        return; /* the answer is out, only on_write is still to run (libuv calls it before
+                   it polls again): it parses these bytes; reading goes on, which spares
+                   stopping and restarting it (two epoll_ctl calls) when a client sends its
+                   next request as soon as it has the answer */
     if (c->state != CONN_READING) {
         /* the next request, pipelined behind one being answered: parsed after the answer */
         uv_read_stop(s);
