@@ -830,7 +830,11 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
                    input, engine_now(eng), opt);
     struct hevent *e = hist_add(ex, EV_ExecutionStarted, 0);
     e->data = json_incref(ex->input);
-    e->details = json_pack("{s:s}", "roleArn", ex->role_arn);
+    json_t *role = json_string(ex->role_arn); /* json_pack("{s:s}") without the format */
+    if (role != NULL) {
+        e->details = json_object();
+        json_object_set_new_nocheck(e->details, "roleArn", role);
+    }
     ex->root = frame_new(ex, NULL, FRAME_ROOT, 0, &m->m->top, json_incref(ex->input));
     int64_t limit = m->m->timeout_s;
     if (m->type == SFN_EXPRESS && (limit <= 0 || limit > EXPRESS_MAX_S))

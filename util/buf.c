@@ -39,26 +39,6 @@ void buf_grow(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
-void buf_add(struct buf *b, const void *data, size_t n)
-{
-    buf_grow(b, n);
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-    buf_grow(b, 1);
-    b->data[b->len++] = c;
-    b->data[b->len] = '\0';
-}
-
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
     /* one pass when the text fits in the room left (the usual case); else measured, grown
