@@ -269,11 +269,10 @@ static const char *status_line(int status)
 #undef CT
 }
 
-static void on_write(uv_write_t *w, int status)
+/* The answer is written (or its write failed: status != 0): the connection reads and
+ * parses the next request, or closes. */
+static void conn_written(struct conn *c, int status)
 {
-    struct conn *c = container_of(w, struct conn, wreq);
-    if (c->state == CONN_CLOSING)
-        return;
     buf_reset(&c->out);
     if (status != 0 || c->close_after || c->srv->closing) {
         conn_close(c);
@@ -287,11 +286,38 @@ static void on_write(uv_write_t *w, int status)
     conn_parse(c);
 }
 
-static void conn_send(struct conn *c)
+static void on_write(uv_write_t *w, int status)
+{
+    struct conn *c = container_of(w, struct conn, wreq);
+    if (c->state == CONN_CLOSING)
+        return;
+    conn_written(c, status);
+}
+
+/* Writes the answer in c->out. `settled`: no handler is running for this connection (the
+ * commit hook's callback), so an answer that write() takes whole is finished here at once:
+ * no write request, no callback on the next loop turn, and none of the epoll_ctl call
+ * libuv makes after each uv_write. That needs nothing left to parse (conn_parse then only
+ * makes sure reading goes on) and the connection staying open. */
+static void conn_send(struct conn *c, bool settled)
 {
     conn_set_state(c, CONN_WRITING);
+    size_t off = 0;
+    if (settled && c->roff >= c->rlen && !c->close_after && !c->srv->closing) {
+        uv_buf_t all = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &all, 1);
+        if (n == (int)c->out.len) {
+            conn_written(c, 0);
+            return;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        off = n > 0 ? (size_t)n : 0; /* the rest goes the usual way */
+    }
     conn_arm(c, c->srv->closing ? 2000 : SERVER_WRITE_TIMEOUT_MS);
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+    uv_buf_t b = uv_buf_init(c->out.data + off, (unsigned int)(c->out.len - off));
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0)
         conn_close(c);
 }
@@ -366,7 +392,7 @@ static void on_committed(void *arg)
         return; /* the client went away meanwhile */
     c->held = NULL;
     waiting_remove(c);
-    conn_send(c);
+    conn_send(c, true); /* in the engine's commit: no handler runs */
 }
 
 void server_reply(struct server_req *req, int status, const char *error_type, const char *body,
@@ -384,12 +410,12 @@ void server_reply(struct server_req *req, int status, const char *error_type, co
                                      "failed: the change was not recorded\"}";
         c->close_after = true;
         conn_answer(c, 500, "InternalFailure", failed, sizeof(failed) - 1);
-        conn_send(c);
+        conn_send(c, false);
         return;
     }
     conn_answer(c, status, error_type, body, len);
     if (!after_commit || srv->after_commit == NULL) {
-        conn_send(c);
+        conn_send(c, false);
         return;
     }
     conn_set_state(c, CONN_WAITING);
@@ -542,7 +568,7 @@ static void conn_refuse(struct conn *c, int status, const char *type, const char
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->req.replied = true;
     conn_answer(c, status, type, body, (size_t)n);
-    conn_send(c);
+    conn_send(c, false);
 }
 
 static void conn_dispatch(struct conn *c)
@@ -776,7 +802,7 @@ void server_commit_failed(struct server *srv)
         c->close_after = true;
         conn_answer(c, 500, "InternalFailure", body, sizeof(body) - 1);
         waiting_remove(c);
-        conn_send(c);
+        conn_send(c, false);
     }
 }
 
