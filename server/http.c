@@ -3,8 +3,10 @@
  * A connection handles one request at a time: when a request is complete the parser is
  * paused; the handler answers (server_reply), the answer is written, and only then is the
  * rest of what the client sent parsed. Reading goes on meanwhile only while nothing read is
- * left unparsed (bytes that arrive then stop it until the answer is written; an EOF then
- * still gets the answer). So pipelined requests are answered in order, a connection holds
+ * left unparsed (bytes that arrive then stop it until the answer is written, unless the
+ * answer is already out and only its write callback is due; an EOF then still gets the
+ * answer). An answer released by the commit hook is written with uv_try_write and, when
+ * taken whole, finished at once. So pipelined requests are answered in order, a connection holds
  * at most one read buffer, one request and one answer, and a slow or hostile client costs
  * only its own connection (limits and timeouts in server.h).
  *
