@@ -1,6 +1,7 @@
 /* engine/engine.c - the engine object: its clock (real or virtual), one timer heap behind a
  * single uv_timer_t, the run queue drained from a uv_idle_t, the Task resource registry,
  * and the public lifecycle of machines and executions (include/sfn.h). */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -749,6 +750,26 @@ json_t *exec_context(struct sfn_execution *ex)
     return c;
 }
 
+/* The concatenation of parts[0..n) as a new string. */
+static char *str_concat(const char *const *parts, size_t n)
+{
+    size_t len[8];
+    size_t total = 0;
+    assert(n <= ARRAY_LEN(len));
+    for (size_t i = 0; i < n; i++) {
+        len[i] = strlen(parts[i]);
+        total += len[i];
+    }
+    char *out = xmalloc(total + 1);
+    char *p = out;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i], len[i]);
+        p += len[i];
+    }
+    *p = '\0';
+    return out;
+}
+
 struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, const char *name,
                                  const char *role_arn, json_t *input, int64_t start_ms,
                                  const struct sfn_execution_options *opt)
@@ -757,17 +778,24 @@ struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, 
     ex->eng = eng;
     ex->sm = m;
     m->refs++;
-    char uuid[37];
-    uuid_v4(eng, uuid);
-    ex->name = xstrdup(name != NULL ? name : uuid);
+    if (name != NULL) {
+        engine_rand(eng); /* what uuid_v4 draws: a seeded run's later draws stay the same */
+        engine_rand(eng);
+        ex->name = xstrdup(name);
+    } else {
+        char uuid[37];
+        uuid_v4(eng, uuid);
+        ex->name = xstrdup(uuid);
+    }
     if (m->m->type == ASL_EXPRESS) { /* api.md 2.2 */
         char run[37];
         uuid_v4(eng, run);
         ex->arn = xasprintf("arn:aws:states:%s:%s:express:%s:%s:%s", eng->region, eng->account,
                             m->name, ex->name, run);
-    } else {
-        ex->arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", eng->region, eng->account,
-                            m->name, ex->name);
+    } else { /* at every start: no printf */
+        const char *parts[] = {"arn:aws:states:", eng->region, ":", eng->account, ":execution:",
+                               m->name, ":", ex->name};
+        ex->arn = str_concat(parts, ARRAY_LEN(parts));
     }
     ex->role_arn = xstrdup(role_arn != NULL ? role_arn : "arn:aws:iam::123456789012:role/sfn-local");
     ex->input = json_incref(input != NULL ? input : json_object());
@@ -802,7 +830,11 @@ struct sfn_execution *sfn_execution_start(struct sfn_engine *eng, struct sfn_mac
                    input, engine_now(eng), opt);
     struct hevent *e = hist_add(ex, EV_ExecutionStarted, 0);
     e->data = json_incref(ex->input);
-    e->details = json_pack("{s:s}", "roleArn", ex->role_arn);
+    json_t *role = json_string(ex->role_arn); /* json_pack("{s:s}") without the format */
+    if (role != NULL) {
+        e->details = json_object();
+        json_object_set_new_nocheck(e->details, "roleArn", role);
+    }
     ex->root = frame_new(ex, NULL, FRAME_ROOT, 0, &m->m->top, json_incref(ex->input));
     int64_t limit = m->m->timeout_s;
     if (m->type == SFN_EXPRESS && (limit <= 0 || limit > EXPRESS_MAX_S))

@@ -14,6 +14,13 @@ static const char *const type_names[] = {
 #undef EV
 };
 
+/* Lengths of the names, so that serialising an event measures none of its constant parts. */
+static const unsigned char type_lens[] = {
+#define EV(name) sizeof(#name) - 1,
+#include "engine/events.def"
+#undef EV
+};
+
 const char *hist_type_name(enum ev_type t)
 {
     return type_names[t];
@@ -167,75 +174,101 @@ json_t *hist_event_json(const struct sfn_execution *ex, const struct hevent *e, 
     return o;
 }
 
-static void key_append(struct buf *b, const char *key, bool *first)
+/* Whether type name tn (tl bytes) ends with `suffix`. */
+static bool type_ends_with(const char *tn, size_t tl, const char *suffix, size_t n)
+{
+    return tl >= n && memcmp(tn + tl - n, suffix, n) == 0;
+}
+
+/* Starts a member of an object being written: `lit` is its quoted key and colon. */
+static void key_lit(struct buf *b, const char *lit, size_t n, bool *first)
 {
     if (!*first)
         buf_putc(b, ',');
     *first = false;
-    json_string_append(b, key, strlen(key));
-    buf_putc(b, ':');
+    buf_add(b, lit, n);
 }
 
+#define KEY_LIT(b, lit, first) key_lit(b, lit, sizeof(lit) - 1, first)
+
+/* The same text as json_compact(hist_event_json(...)), written straight into `b` once per
+ * event at commit time: the constant parts are literals, the data is escaped in one pass. */
 void hist_event_append(const struct hevent *e, bool data, struct buf *b)
 {
     const char *tn = type_names[e->type];
-    buf_puts(b, "{\"timestamp\":");
+    size_t tl = type_lens[e->type];
+    buf_add(b, "{\"timestamp\":", 13);
     json_real_append(b, (double)e->ts_ms / 1000.0);
-    buf_puts(b, ",\"type\":");
-    json_string_append(b, tn, strlen(tn));
-    buf_puts(b, ",\"id\":");
+    buf_add(b, ",\"type\":\"", 9); /* type names need no escapes */
+    buf_add(b, tn, tl);
+    buf_add(b, "\",\"id\":", 7);
     json_integer_append(b, e->id);
-    buf_puts(b, ",\"previousEventId\":");
+    buf_add(b, ",\"previousEventId\":", 19);
     json_integer_append(b, e->prev);
     if (has_no_details(e->type)) {
         buf_putc(b, '}');
         return;
     }
-    char member[96];
-    details_member(tn, member, sizeof(member));
-    buf_putc(b, ',');
-    json_string_append(b, member, strlen(member));
-    buf_puts(b, ":{");
+    bool entered = type_ends_with(tn, tl, "StateEntered", 12);
+    if (entered) {
+        buf_puts(b, ",\"stateEnteredEventDetails\":{");
+    } else if (type_ends_with(tn, tl, "StateExited", 11)) {
+        buf_puts(b, ",\"stateExitedEventDetails\":{");
+    } else {
+        buf_add(b, ",\"", 2);
+        buf_putc(b, (char)(tn[0] + ('a' - 'A')));
+        buf_add(b, tn + 1, tl - 1);
+        buf_puts(b, "EventDetails\":{");
+    }
     bool first = true;
     if (e->name != NULL) {
-        key_append(b, "name", &first);
+        KEY_LIT(b, "\"name\":", &first);
         json_string_append(b, e->name, strlen(e->name));
     }
     if (e->details != NULL) {
         const char *key;
         json_t *v;
         json_object_foreach(e->details, key, v) {
-            key_append(b, key, &first);
+            if (!first)
+                buf_putc(b, ',');
+            first = false;
+            json_string_append(b, key, strlen(key));
+            buf_putc(b, ':');
             json_compact_append(b, v);
         }
     }
     if (e->index >= 0) {
-        key_append(b, e->type == EV_MapStateStarted ? "length" : "index", &first);
+        if (e->type == EV_MapStateStarted)
+            KEY_LIT(b, "\"length\":", &first);
+        else
+            KEY_LIT(b, "\"index\":", &first);
         json_integer_append(b, e->index);
     }
     if (e->data != NULL && data) {
-        const char *dm = data_member(e->type, tn);
-        struct buf text = BUF_INIT;
-        json_compact_append(&text, e->data);
-        key_append(b, dm, &first);
-        json_string_append(b, text.data != NULL ? text.data : "", text.len);
-        buf_release(&text);
-        if (strcmp(dm, "parameters") != 0) {
-            char dd[32];
-            snprintf(dd, sizeof(dd), "%sDetails", dm);
-            key_append(b, dd, &first);
-            buf_puts(b, "{\"truncated\":false}");
+        /* data_member()'s choice */
+        if (e->type == EV_TaskScheduled) {
+            KEY_LIT(b, "\"parameters\":", &first);
+            json_compact_string_append(b, e->data);
+        } else if (e->type == EV_ExecutionStarted || e->type == EV_ActivityScheduled ||
+                   e->type == EV_LambdaFunctionScheduled || entered) {
+            KEY_LIT(b, "\"input\":", &first);
+            json_compact_string_append(b, e->data);
+            buf_puts(b, ",\"inputDetails\":{\"truncated\":false}");
+        } else {
+            KEY_LIT(b, "\"output\":", &first);
+            json_compact_string_append(b, e->data);
+            buf_puts(b, ",\"outputDetails\":{\"truncated\":false}");
         }
     }
     if (e->has_error) {
         if (e->error != NULL) {
-            key_append(b, "error", &first);
+            KEY_LIT(b, "\"error\":", &first);
             json_string_append(b, e->error, strlen(e->error));
         }
         if (e->cause != NULL) {
-            key_append(b, "cause", &first);
+            KEY_LIT(b, "\"cause\":", &first);
             json_string_append(b, e->cause, strlen(e->cause));
         }
     }
-    buf_puts(b, "}}");
+    buf_add(b, "}}", 2);
 }

@@ -166,12 +166,27 @@ static const char *error_namespace(const char *code)
     return "com.amazonaws.swf.service.v2.model#";
 }
 
+#define REPLY_KEEP_MAX (64 * 1024) /* a larger reply buffer is freed after its answer */
+
+struct buf *call_reply_buf(struct call *c)
+{
+    buf_reset(&c->api->reply);
+    return &c->api->reply;
+}
+
+void call_reply(struct call *c, bool after_commit)
+{
+    struct buf *b = &c->api->reply;
+    server_reply(c->req, 200, NULL, buf_cstr(b), b->len, after_commit); /* copies it */
+    if (b->cap > REPLY_KEEP_MAX)
+        buf_release(b);
+}
+
 void call_ok(struct call *c, json_t *out_new, bool after_commit)
 {
-    char *text = json_compact(out_new);
+    json_compact_append(call_reply_buf(c), out_new);
     json_decref(out_new);
-    server_reply(c->req, 200, NULL, text, strlen(text), after_commit);
-    free(text);
+    call_reply(c, after_commit);
 }
 
 /* The length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
@@ -352,7 +367,8 @@ static int check_members(struct call *c, const struct member *members)
                 n++;
                 continue;
             }
-            snprintf(value, sizeof(value), "%.1024s", s);
+            if (reason != NULL) /* only a violation quotes the value */
+                snprintf(value, sizeof(value), "%.1024s", s);
         } else if (m->type == M_INT) {
             int64_t i = (int64_t)json_integer_value(v);
             if (m->min >= 0 && i < m->min) {
@@ -362,7 +378,8 @@ static int check_members(struct call *c, const struct member *members)
                 reason = "Member must have value less than or equal to";
                 bound = m->max;
             }
-            snprintf(value, sizeof(value), "%lld", (long long)i);
+            if (reason != NULL)
+                snprintf(value, sizeof(value), "%lld", (long long)i);
         }
         if (reason != NULL) {
             buf_printf(&clauses, "%sValue '%s' at '%s' failed to satisfy constraint: %s %lld",
@@ -727,7 +744,7 @@ void api_handle(struct server_req *req, void *arg)
         c.in = json_object();
     } else {
         json_error_t jerr;
-        c.in = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+        c.in = json_load_any(body, len, &jerr);
         if (c.in == NULL || !json_is_object(c.in)) {
             json_decref(c.in);
             call_error(&c, "SerializationException", "%s",
@@ -838,5 +855,6 @@ void api_free(struct api *api)
     smap_release(&api->callbacks);
     api_machine_release(api);
     api_exec_release(api);
+    buf_release(&api->reply);
     free(api);
 }

@@ -86,12 +86,16 @@ static int exec_find(struct call *c, const char *arn, struct exec_copy *x)
     return 0;
 }
 
-static json_t *started_reply(const char *arn, int64_t start_ms)
+/* Answers {"executionArn":arn,"startDate":api_time(start_ms)}, written without jansson. */
+static void reply_started(struct call *c, const char *arn, int64_t start_ms, bool after_commit)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "executionArn", json_string(arn));
-    json_object_set_new(o, "startDate", api_time(start_ms));
-    return o;
+    struct buf *b = call_reply_buf(c);
+    buf_puts(b, "{\"executionArn\":");
+    json_string_append(b, arn, strlen(arn));
+    buf_puts(b, ",\"startDate\":");
+    json_real_append(b, (double)start_ms / 1000.0);
+    buf_putc(b, '}');
+    call_reply(c, after_commit);
 }
 
 json_t *api_start_input(struct call *c)
@@ -105,8 +109,7 @@ json_t *api_start_input(struct call *c)
         return NULL;
     }
     json_error_t jerr;
-    json_t *input = json_loadb(json_string_value(v), json_string_length(v), JSON_DECODE_ANY,
-                               &jerr);
+    json_t *input = json_load_any(json_string_value(v), json_string_length(v), &jerr);
     if (input == NULL)
         call_error(c, "InvalidExecutionInput", "Invalid State Machine Execution Input: '%s'",
                    jerr.text);
@@ -123,7 +126,7 @@ static int start_name_taken(struct call *c, const char *exec_arn, json_t *input)
         if (sfn_execution_status(ex) == SFN_RUNNING &&
             json_value_equal(input, sfn_execution_input(ex))) {
             /* its start may not be committed yet: answer after the commit too */
-            call_ok(c, started_reply(exec_arn, sfn_execution_start_ms(ex)), true);
+            reply_started(c, exec_arn, sfn_execution_start_ms(ex), true);
             return 0;
         }
         call_error(c, "ExecutionAlreadyExists", "Execution Already Exists: '%s'", exec_arn);
@@ -141,7 +144,7 @@ static int start_name_taken(struct call *c, const char *exec_arn, json_t *input)
         json_decref(old);
     }
     if (same)
-        call_ok(c, started_reply(exec_arn, x.start_ms), false);
+        reply_started(c, exec_arn, x.start_ms, false);
     else
         call_error(c, "ExecutionAlreadyExists", "Execution Already Exists: '%s'", exec_arn);
     exec_copy_release(&x);
@@ -228,7 +231,7 @@ void op_start_execution(struct call *c)
         sfn_mock_bind_execution(c->api->mock, sfn_execution_arn(ex), sfn_machine_name(am->m),
                                 test_case, NULL);
     smap_put(&c->api->running, sfn_execution_arn(ex), ex);
-    call_ok(c, started_reply(sfn_execution_arn(ex), sfn_execution_start_ms(ex)), true);
+    reply_started(c, sfn_execution_arn(ex), sfn_execution_start_ms(ex), true);
 }
 
 /* api.md 6.3 */

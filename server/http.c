@@ -3,8 +3,10 @@
  * A connection handles one request at a time: when a request is complete the parser is
  * paused; the handler answers (server_reply), the answer is written, and only then is the
  * rest of what the client sent parsed. Reading goes on meanwhile only while nothing read is
- * left unparsed (bytes that arrive then stop it until the answer is written; an EOF then
- * still gets the answer). So pipelined requests are answered in order, a connection holds
+ * left unparsed (bytes that arrive then stop it until the answer is written, unless the
+ * answer is already out and only its write callback is due; an EOF then still gets the
+ * answer). An answer released by the commit hook is written with uv_try_write and, when
+ * taken whole, finished at once. So pipelined requests are answered in order, a connection holds
  * at most one read buffer, one request and one answer, and a slow or hostile client costs
  * only its own connection (limits and timeouts in server.h).
  *
@@ -252,25 +254,27 @@ static void conn_arm(struct conn *c, uint64_t ms)
 
 /* ---- writing ---- */
 
-static const char *status_text(int status)
+/* The status line of an answer, with the header every answer carries. */
+static const char *status_line(int status)
 {
+#define CT "\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: "
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 403: return "Forbidden";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200: return "HTTP/1.1 200 OK" CT;
+    case 400: return "HTTP/1.1 400 Bad Request" CT;
+    case 404: return "HTTP/1.1 404 Not Found" CT;
+    case 403: return "HTTP/1.1 403 Forbidden" CT;
+    case 413: return "HTTP/1.1 413 Payload Too Large" CT;
+    case 500: return "HTTP/1.1 500 Internal Server Error" CT;
+    case 503: return "HTTP/1.1 503 Service Unavailable" CT;
+    default: return NULL;
     }
+#undef CT
 }
 
-static void on_write(uv_write_t *w, int status)
+/* The answer is written (or its write failed: status != 0): the connection reads and
+ * parses the next request, or closes. */
+static void conn_written(struct conn *c, int status)
 {
-    struct conn *c = container_of(w, struct conn, wreq);
-    if (c->state == CONN_CLOSING)
-        return;
     buf_reset(&c->out);
     if (status != 0 || c->close_after || c->srv->closing) {
         conn_close(c);
@@ -284,28 +288,71 @@ static void on_write(uv_write_t *w, int status)
     conn_parse(c);
 }
 
-static void conn_send(struct conn *c)
+static void on_write(uv_write_t *w, int status)
+{
+    struct conn *c = container_of(w, struct conn, wreq);
+    if (c->state == CONN_CLOSING)
+        return;
+    conn_written(c, status);
+}
+
+/* Writes the answer in c->out. `settled`: no handler is running for this connection (the
+ * commit hook's callback), so an answer that write() takes whole is finished here at once:
+ * no write request, no callback on the next loop turn, and none of the epoll_ctl call
+ * libuv makes after each uv_write. That needs nothing left to parse (conn_parse then only
+ * makes sure reading goes on) and the connection staying open. */
+static void conn_send(struct conn *c, bool settled)
 {
     conn_set_state(c, CONN_WRITING);
+    size_t off = 0;
+    if (settled && c->roff >= c->rlen && !c->close_after && !c->srv->closing) {
+        uv_buf_t all = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &all, 1);
+        if (n == (int)c->out.len) {
+            conn_written(c, 0);
+            return;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        off = n > 0 ? (size_t)n : 0; /* the rest goes the usual way */
+    }
     conn_arm(c, c->srv->closing ? 2000 : SERVER_WRITE_TIMEOUT_MS);
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+    uv_buf_t b = uv_buf_init(c->out.data + off, (unsigned int)(c->out.len - off));
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0)
         conn_close(c);
 }
 
-/* Builds the whole answer into c->out. */
+/* Builds the whole answer into c->out (on every request's path: no printf). */
 static void conn_answer(struct conn *c, int status, const char *error_type, const char *body,
                         size_t len)
 {
     buf_reset(&c->out);
-    buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    buf_puts(&c->out, "Content-Type: application/x-amz-json-1.0\r\n");
-    buf_printf(&c->out, "Content-Length: %zu\r\n", len);
+    const char *line = status_line(status);
+    if (line != NULL)
+        buf_puts(&c->out, line);
+    else
+        buf_printf(&c->out, "HTTP/1.1 %d Error\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                   "Content-Length: ", status);
+    char digits[24];
+    size_t n = sizeof(digits);
+    size_t v = len;
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    buf_add(&c->out, digits + n, sizeof(digits) - n);
     if (c->req.id[0] == '\0')
         make_uuid(c->srv, c->req.id);
-    buf_printf(&c->out, "x-amzn-RequestId: %s\r\n", c->req.id);
-    if (error_type != NULL)
-        buf_printf(&c->out, "x-amzn-ErrorType: %s\r\n", error_type);
+    buf_puts(&c->out, "\r\nx-amzn-RequestId: ");
+    buf_puts(&c->out, c->req.id);
+    buf_puts(&c->out, "\r\n");
+    if (error_type != NULL) {
+        buf_puts(&c->out, "x-amzn-ErrorType: ");
+        buf_puts(&c->out, error_type);
+        buf_puts(&c->out, "\r\n");
+    }
     if (c->close_after)
         buf_puts(&c->out, "Connection: close\r\n");
     buf_puts(&c->out, "\r\n");
@@ -347,7 +394,7 @@ static void on_committed(void *arg)
         return; /* the client went away meanwhile */
     c->held = NULL;
     waiting_remove(c);
-    conn_send(c);
+    conn_send(c, true); /* in the engine's commit: no handler runs */
 }
 
 void server_reply(struct server_req *req, int status, const char *error_type, const char *body,
@@ -365,12 +412,12 @@ void server_reply(struct server_req *req, int status, const char *error_type, co
                                      "failed: the change was not recorded\"}";
         c->close_after = true;
         conn_answer(c, 500, "InternalFailure", failed, sizeof(failed) - 1);
-        conn_send(c);
+        conn_send(c, false);
         return;
     }
     conn_answer(c, status, error_type, body, len);
     if (!after_commit || srv->after_commit == NULL) {
-        conn_send(c);
+        conn_send(c, false);
         return;
     }
     conn_set_state(c, CONN_WAITING);
@@ -523,7 +570,7 @@ static void conn_refuse(struct conn *c, int status, const char *type, const char
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->req.replied = true;
     conn_answer(c, status, type, body, (size_t)n);
-    conn_send(c);
+    conn_send(c, false);
 }
 
 static void conn_dispatch(struct conn *c)
@@ -559,8 +606,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
     (void)suggested;
-    c->roff = c->rlen = 0; /* reading only happens once everything read was parsed */
-    *b = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+    if (c->roff >= c->rlen) {
+        c->roff = c->rlen = 0; /* the usual case: everything read was parsed */
+    } else if (c->roff > 0) { /* bytes kept while an answer's write completes (on_read) */
+        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+        c->rlen -= c->roff;
+        c->roff = 0;
+    }
+    *b = uv_buf_init(c->rbuf + c->rlen, (unsigned int)(READ_BUF_SIZE - c->rlen));
 }
 
 /* Parses what was read until a request is complete (then answers it) or the bytes run out
@@ -613,8 +666,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(c);
         return;
     }
-    c->roff = 0;
-    c->rlen = (size_t)nread;
+    c->rlen += (size_t)nread; /* after the bytes on_alloc kept */
+    if (c->state == CONN_WRITING && uv_stream_get_write_queue_size(s) == 0 &&
+        c->rlen <= READ_BUF_SIZE / 2)
+        return; /* the answer is out, only on_write is still to run (libuv calls it before
+                   it polls again): it parses these bytes; reading goes on, which spares
+                   stopping and restarting it (two epoll_ctl calls) when a client sends its
+                   next request as soon as it has the answer */
     if (c->state != CONN_READING) {
         /* the next request, pipelined behind one being answered: parsed after the answer */
         uv_read_stop(s);
@@ -746,7 +804,7 @@ void server_commit_failed(struct server *srv)
         c->close_after = true;
         conn_answer(c, 500, "InternalFailure", body, sizeof(body) - 1);
         waiting_remove(c);
-        conn_send(c);
+        conn_send(c, false);
     }
 }
 

@@ -14,6 +14,7 @@
 
 #include "server/api.h"
 #include "server/server.h"
+#include "util/buf.h"
 #include "sfn.h"
 
 /* ---- map.c: string keys (copied) to pointers (not owned) ---- */
@@ -84,6 +85,7 @@ struct api {
     struct sfn_mock *mock;  /* sfnd --mock-config, or NULL (borrowed) */
     struct api_exec_state *exec_state; /* api_sync.c: sync calls, redrive tokens; or NULL */
     struct auth *auth;      /* --auth sigv4: the verifier (borrowed); NULL: none */
+    struct buf reply;       /* the text of a 200 answer being made (call_ok, call_reply) */
 };
 
 /* One request being answered. */
@@ -96,6 +98,10 @@ struct call {
 /* Answers with `out_new` (stolen) as the 200 body; with `after_commit` once the engine has
  * committed the change it reports. */
 void call_ok(struct call *c, json_t *out_new, bool after_commit);
+/* The reply buffer, emptied, for an operation to write its answer's JSON text into; then
+ * call_reply() answers with it (as call_ok does). */
+struct buf *call_reply_buf(struct call *c);
+void call_reply(struct call *c, bool after_commit);
 /* Answers an AWS error (HTTP 400) with its code and message. Returns -1. */
 int call_error(struct call *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -39,40 +39,27 @@ void buf_grow(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
-void buf_add(struct buf *b, const void *data, size_t n)
-{
-    buf_grow(b, n);
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-    buf_grow(b, 1);
-    b->data[b->len++] = c;
-    b->data[b->len] = '\0';
-}
-
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
+    /* one pass when the text fits in the room left (the usual case); else measured, grown
+     * and printed again */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
     va_list ap2;
     va_copy(ap2, ap);
     char probe[1];
-    int n = vsnprintf(probe, sizeof(probe), fmt, ap2); /* measures */
+    int n = vsnprintf(room > 0 ? b->data + b->len : probe, room > 0 ? room : sizeof(probe), fmt,
+                      ap2);
     va_end(ap2);
-    if (n > 0) {
+    if (n > 0 && (size_t)n >= room) {
         buf_grow(b, (size_t)n);
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-        b->len += (size_t)n;
     }
+    if (n > 0)
+        b->len += (size_t)n;
+    else if (b->data != NULL)
+        b->data[b->len] = '\0'; /* what a partial first pass may have written over */
     va_end(ap);
 }
 

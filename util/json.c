@@ -205,6 +205,98 @@ void json_compact_append(struct buf *b, const json_t *v)
     }
 }
 
+/* Appends s[0..n) escaped twice: as json_string_append escapes it, then that text escaped
+ * again (a string inside compact text inside a string literal). */
+static void string_escaped_twice(struct buf *b, const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_add(b, s + start, i - start);
+        start = i + 1;
+        switch (c) {
+        case '"':
+            buf_add(b, "\\\\\\\"", 4); /* \\\" */
+            break;
+        case '\\':
+            buf_add(b, "\\\\\\\\", 4); /* \\\\ */
+            break;
+        case '\b':
+            buf_add(b, "\\\\b", 3);
+            break;
+        case '\f':
+            buf_add(b, "\\\\f", 3);
+            break;
+        case '\n':
+            buf_add(b, "\\\\n", 3);
+            break;
+        case '\r':
+            buf_add(b, "\\\\r", 3);
+            break;
+        case '\t':
+            buf_add(b, "\\\\t", 3);
+            break;
+        default: {
+            char esc[7] = {'\\', '\\', 'u', '0', '0', hexdigits[c >> 4], hexdigits[c & 15]};
+            buf_add(b, esc, sizeof(esc));
+            break;
+        }
+        }
+    }
+    buf_add(b, s + start, n - start);
+}
+
+/* The compact text of v with every character a string literal must escape escaped: what
+ * json_string_append writes between its quotes for that text. */
+static void compact_escaped(struct buf *b, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        buf_putc(b, '{');
+        int first = 1;
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)v, key, val) {
+            buf_add(b, first ? "\\\"" : ",\\\"", first ? 2 : 3);
+            first = 0;
+            string_escaped_twice(b, key, strlen(key));
+            buf_add(b, "\\\":", 3);
+            compact_escaped(b, val);
+        }
+        buf_putc(b, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        buf_putc(b, '[');
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                buf_putc(b, ',');
+            compact_escaped(b, json_array_get(v, i));
+        }
+        buf_putc(b, ']');
+        break;
+    }
+    case JSON_STRING:
+        buf_add(b, "\\\"", 2);
+        string_escaped_twice(b, json_string_value(v), json_string_length(v));
+        buf_add(b, "\\\"", 2);
+        break;
+    default: /* numbers, true, false, null: nothing to escape */
+        json_compact_append(b, v);
+        break;
+    }
+}
+
+void json_compact_string_append(struct buf *b, const json_t *v)
+{
+    buf_putc(b, '"');
+    compact_escaped(b, v);
+    buf_putc(b, '"');
+}
+
 char *json_compact(const json_t *v)
 {
     struct buf b = BUF_INIT;
@@ -463,4 +555,205 @@ json_t *json_shallow_copy(json_t *v)
         return a;
     }
     return json_incref(v);
+}
+
+/* ---- a fast path for small, plain documents ---- */
+
+#define FAST_DEPTH_MAX 16
+
+struct fast {
+    const char *p, *end;
+};
+
+static void fast_ws(struct fast *f)
+{
+    while (f->p < f->end && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' || *f->p == '\r'))
+        f->p++;
+}
+
+/* The text of the string at f->p (its opening quote), unescaped: s itself or tmp; its
+ * length in *n. NULL when it is not plain (a \u escape, a byte outside printable ASCII, no
+ * closing quote, an escaped string longer than tmp): left to jansson. */
+static const char *fast_string(struct fast *f, char *tmp, size_t tmp_size, size_t *n)
+{
+    const char *s = ++f->p;
+    bool escaped = false;
+    while (f->p < f->end && *f->p != '"') {
+        unsigned char c = (unsigned char)*f->p;
+        if (c < 0x20 || c >= 0x7f)
+            return NULL;
+        if (c == '\\') {
+            if (f->p + 1 >= f->end || f->p[1] == '\0' || strchr("\"\\/bfnrt", f->p[1]) == NULL)
+                return NULL;
+            escaped = true;
+            f->p++;
+        }
+        f->p++;
+    }
+    if (f->p >= f->end)
+        return NULL;
+    size_t raw = (size_t)(f->p - s);
+    f->p++; /* the closing quote */
+    if (!escaped) {
+        *n = raw;
+        return s;
+    }
+    if (raw >= tmp_size)
+        return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < raw; i++) {
+        char c = s[i];
+        if (c == '\\') {
+            c = s[++i];
+            c = c == 'b' ? '\b' : c == 'f' ? '\f' : c == 'n' ? '\n' : c == 'r' ? '\r'
+              : c == 't' ? '\t' : c;
+        }
+        tmp[j++] = c;
+    }
+    *n = j;
+    return tmp;
+}
+
+static json_t *fast_value(struct fast *f, int depth, char *tmp, size_t tmp_size);
+
+static json_t *fast_object(struct fast *f, int depth, char *tmp, size_t tmp_size)
+{
+    f->p++;
+    json_t *o = json_object();
+    fast_ws(f);
+    if (f->p < f->end && *f->p == '}') {
+        f->p++;
+        return o;
+    }
+    for (;;) {
+        fast_ws(f);
+        size_t klen = 0;
+        const char *k = f->p < f->end && *f->p == '"' ? fast_string(f, tmp, tmp_size, &klen)
+                                                      : NULL;
+        char key[256];
+        if (k == NULL || klen >= sizeof(key))
+            break;
+        memcpy(key, k, klen);
+        key[klen] = '\0';
+        fast_ws(f);
+        if (f->p >= f->end || *f->p != ':')
+            break;
+        f->p++;
+        json_t *v = fast_value(f, depth + 1, tmp, tmp_size);
+        if (v == NULL)
+            break;
+        json_object_set_new_nocheck(o, key, v); /* as jansson: a later duplicate replaces */
+        fast_ws(f);
+        if (f->p < f->end && *f->p == ',') {
+            f->p++;
+            continue;
+        }
+        if (f->p < f->end && *f->p == '}') {
+            f->p++;
+            return o;
+        }
+        break;
+    }
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *fast_array(struct fast *f, int depth, char *tmp, size_t tmp_size)
+{
+    f->p++;
+    json_t *a = json_array();
+    fast_ws(f);
+    if (f->p < f->end && *f->p == ']') {
+        f->p++;
+        return a;
+    }
+    for (;;) {
+        json_t *v = fast_value(f, depth + 1, tmp, tmp_size);
+        if (v == NULL)
+            break;
+        json_array_append_new(a, v);
+        fast_ws(f);
+        if (f->p < f->end && *f->p == ',') {
+            f->p++;
+            continue;
+        }
+        if (f->p < f->end && *f->p == ']') {
+            f->p++;
+            return a;
+        }
+        break;
+    }
+    json_decref(a);
+    return NULL;
+}
+
+static bool fast_word(struct fast *f, const char *w, size_t n)
+{
+    if ((size_t)(f->end - f->p) < n || memcmp(f->p, w, n) != 0)
+        return false;
+    f->p += n;
+    return true;
+}
+
+static json_t *fast_value(struct fast *f, int depth, char *tmp, size_t tmp_size)
+{
+    if (depth > FAST_DEPTH_MAX)
+        return NULL;
+    fast_ws(f);
+    if (f->p >= f->end)
+        return NULL;
+    const char *text;
+    size_t len;
+    switch (*f->p) {
+    case '{':
+        return fast_object(f, depth, tmp, tmp_size);
+    case '[':
+        return fast_array(f, depth, tmp, tmp_size);
+    case '"':
+        text = fast_string(f, tmp, tmp_size, &len);
+        return text != NULL ? json_stringn_nocheck(text, len) : NULL;
+    case 't':
+        return fast_word(f, "true", 4) ? json_true() : NULL;
+    case 'f':
+        return fast_word(f, "false", 5) ? json_false() : NULL;
+    case 'n':
+        return fast_word(f, "null", 4) ? json_null() : NULL;
+    default:
+        break;
+    }
+    /* integers of at most 15 digits, without a leading zero; reals are left to jansson */
+    const char *s = f->p;
+    bool neg = *f->p == '-';
+    if (neg)
+        f->p++;
+    const char *digits = f->p;
+    json_int_t v = 0;
+    while (f->p < f->end && *f->p >= '0' && *f->p <= '9' && f->p - digits < 16) {
+        v = v * 10 + (*f->p - '0');
+        f->p++;
+    }
+    size_t nd = (size_t)(f->p - digits);
+    if (nd == 0 || nd > 15 || (digits[0] == '0' && nd > 1) || f->p - s > 16)
+        return NULL;
+    if (f->p < f->end && (*f->p == '.' || *f->p == 'e' || *f->p == 'E' ||
+                          (*f->p >= '0' && *f->p <= '9')))
+        return NULL;
+    return json_integer(neg ? -v : v);
+}
+
+json_t *json_load_any(const char *text, size_t len, json_error_t *jerr)
+{
+    /* requests and inputs are mostly a few members of plain strings and small integers:
+     * those are read here; anything else (escapes \u, non-ASCII, reals, big numbers, deep
+     * nesting, errors) by jansson, which gives the very same values for what this reads */
+    char tmp[1024];
+    struct fast f = {text, text + len};
+    json_t *v = len <= 4096 ? fast_value(&f, 0, tmp, sizeof(tmp)) : NULL;
+    if (v != NULL) {
+        fast_ws(&f);
+        if (f.p == f.end)
+            return v;
+        json_decref(v);
+    }
+    return json_loadb(text, len, JSON_DECODE_ANY, jerr);
 }
