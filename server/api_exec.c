@@ -109,7 +109,8 @@ json_t *api_start_input(struct call *c)
         return NULL;
     }
     json_error_t jerr;
-    json_t *input = json_load_any(json_string_value(v), json_string_length(v), &jerr);
+    json_t *input = json_loadb(json_string_value(v), json_string_length(v), JSON_DECODE_ANY,
+                               &jerr);
     if (input == NULL)
         call_error(c, "InvalidExecutionInput", "Invalid State Machine Execution Input: '%s'",
                    jerr.text);

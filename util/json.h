@@ -70,10 +70,6 @@ double json_number(const json_t *v);
  * (name NULL, cause the parser's message). Duplicate object keys are rejected when
  * `reject_duplicates`. */
 json_t *json_parse(const char *text, size_t len, bool reject_duplicates, struct err *err);
-/* json_loadb(text, len, JSON_DECODE_ANY, jerr), the same values, with a faster path for
- * small plain documents (request bodies, execution inputs). New reference, or NULL with
- * jerr filled by jansson. */
-json_t *json_load_any(const char *text, size_t len, json_error_t *jerr);
 /* Returns a shallow copy of object or array `v` (borrowed): a new container whose members
  * are shared. Other values are returned incref'd. New reference. */
 json_t *json_shallow_copy(json_t *v);
