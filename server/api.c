@@ -744,7 +744,7 @@ void api_handle(struct server_req *req, void *arg)
         c.in = json_object();
     } else {
         json_error_t jerr;
-        c.in = json_load_any(body, len, &jerr);
+        c.in = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
         if (c.in == NULL || !json_is_object(c.in)) {
             json_decref(c.in);
             call_error(&c, "SerializationException", "%s",
