@@ -10,7 +10,8 @@ sfnd is stopped by its PID.
 
 Target: >= 20,000 StartExecution/s at normal with p99 < 5 ms. The load generator and the
 daemon share this machine's CPUs (os.cpu_count() is printed with the table): with 2 cores
-the client takes roughly one of them. Prints a table; --json prints the raw figures.
+the client takes roughly one of them. Prints a table (with the hypervisor's CPU steal during
+each run); --json prints the raw figures.
 """
 import argparse
 import json
@@ -59,6 +60,14 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks():
+    """(all, stolen) CPU ticks of the machine so far: the hypervisor's steal shows when a
+    virtual machine's CPUs were taken away during a run (figures then drop with it)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]), v[7] if len(v) > 7 else 0
+
+
 def run_one(build, durability, conns, seconds, scratch):
     db = os.path.join(scratch, "api-%s.db" % durability)
     port = free_port()
@@ -80,6 +89,7 @@ def run_one(build, durability, conns, seconds, scratch):
             "name": "bench", "definition": PASS_DEF,
             "roleArn": "arn:aws:iam::123456789012:role/bench"})["stateMachineArn"]
         cpu0 = cpu_s(proc.pid)
+        all0, steal0 = cpu_ticks()
         p = subprocess.run([os.path.join(build, "tools", "apibench"), "--port", str(port),
                             "--arn", arn, "--conns", str(conns), "--seconds", str(seconds)],
                            capture_output=True, text=True, timeout=seconds + 120)
@@ -88,6 +98,8 @@ def run_one(build, durability, conns, seconds, scratch):
         res = json.loads(p.stdout)
         # sfnd's CPU per answer: a figure the load of other processes barely changes
         res["sfnd_cpu_us"] = (cpu_s(proc.pid) - cpu0) * 1e6 / max(res["answers"], 1)
+        all1, steal1 = cpu_ticks()
+        res["steal_pct"] = 100.0 * (steal1 - steal0) / max(all1 - all0, 1)
         res["durability"] = durability
         res["sfnd_peak_rss_kb"] = rss_kb(proc.pid)
         listed = call(port, "ListExecutions", {"stateMachineArn": arn, "maxResults": 1})
@@ -123,12 +135,16 @@ def main():
     print("sfnd API: StartExecution of a Pass machine, %d connections x 1 request in flight, "
           "%g s, client and daemon on the same %d CPUs" % (args.conns, args.seconds,
                                                              os.cpu_count()))
-    print("%-11s %12s %9s %9s %9s %14s %12s" % ("durability", "requests/s", "p50 ms", "p99 ms",
-                                                "max ms", "sfnd CPU/req", "sfnd peak"))
+    print("%-11s %12s %9s %9s %9s %14s %12s %7s" % ("durability", "requests/s", "p50 ms",
+                                                     "p99 ms", "max ms", "sfnd CPU/req",
+                                                     "sfnd peak", "steal"))
     for r in rows:
-        print("%-11s %12.0f %9.2f %9.2f %9.2f %11.1f us %9d KiB%s" % (
+        print("%-11s %12.0f %9.2f %9.2f %9.2f %11.1f us %9d KiB %6.1f%%%s" % (
             r["durability"], r["rps"], r["p50_ms"], r["p99_ms"], r["max_ms"], r["sfnd_cpu_us"],
-            r["sfnd_peak_rss_kb"], "" if r["recorded"] else "  (executions NOT recorded!)"))
+            r["sfnd_peak_rss_kb"], r["steal_pct"],
+            "" if r["recorded"] else "  (executions NOT recorded!)"))
+    print("steal: the share of the machine's CPU time its hypervisor took during the run; "
+          "above a few percent the figures say more about the host than about sfnd")
     try:
         with open("/proc/loadavg") as f:
             print("load average during the run: %s (other processes share the CPUs)"
