@@ -139,13 +139,7 @@ void engine_enqueue(struct sfn_engine *eng, struct frame *f)
     if (f->queued)
         return;
     f->queued = true;
-    f->rq_next = NULL;
-    f->rq_prev = eng->rq_tail;
-    if (eng->rq_tail != NULL)
-        eng->rq_tail->rq_next = f;
-    else
-        eng->rq_head = f;
-    eng->rq_tail = f;
+    dlist_push_back(&eng->rq, &f->rq_link);
     engine_wake(eng);
 }
 
@@ -153,16 +147,7 @@ void engine_dequeue(struct sfn_engine *eng, struct frame *f)
 {
     if (!f->queued)
         return;
-    if (f->rq_prev != NULL)
-        f->rq_prev->rq_next = f->rq_next;
-    else
-        eng->rq_head = f->rq_next;
-    if (f->rq_next != NULL)
-        f->rq_next->rq_prev = f->rq_prev;
-    else
-        eng->rq_tail = f->rq_prev;
-    f->rq_next = NULL;
-    f->rq_prev = NULL;
+    dlist_remove(&eng->rq, &f->rq_link);
     f->queued = false;
 }
 
@@ -207,13 +192,7 @@ static void dirty_unlink(struct sfn_execution *ex)
 void engine_defer_start(struct sfn_engine *eng, struct sfn_task *t)
 {
     t->deferred = true;
-    t->dnext = NULL;
-    t->dprev = eng->dstart_tail;
-    if (eng->dstart_tail != NULL)
-        eng->dstart_tail->dnext = t;
-    else
-        eng->dstart_head = t;
-    eng->dstart_tail = t;
+    dlist_push_back(&eng->deferred, &t->deferred_link);
     engine_wake(eng);
 }
 
@@ -221,15 +200,7 @@ void engine_undefer_start(struct sfn_engine *eng, struct sfn_task *t)
 {
     if (!t->deferred)
         return;
-    if (t->dprev != NULL)
-        t->dprev->dnext = t->dnext;
-    else
-        eng->dstart_head = t->dnext;
-    if (t->dnext != NULL)
-        t->dnext->dprev = t->dprev;
-    else
-        eng->dstart_tail = t->dprev;
-    t->dnext = t->dprev = NULL;
+    dlist_remove(&eng->deferred, &t->deferred_link);
     t->deferred = false;
 }
 
@@ -345,15 +316,15 @@ static void on_prepare(uv_prepare_t *h)
         ac = next;
     }
     bool handed = false;
-    while (eng->dstart_head != NULL && !eng->persist_failed) {
-        struct sfn_task *t = eng->dstart_head;
+    while (eng->deferred.head != NULL && !eng->persist_failed) {
+        struct sfn_task *t = container_of(eng->deferred.head, struct sfn_task, deferred_link);
         engine_undefer_start(eng, t);
         task_hand_over(t, false);
         handed = true;
     }
     if (handed && eng->virtual_clock)
         engine_wake(eng); /* virtual time may now jump past attempts nobody will answer */
-    if (eng->dirty_head == NULL && eng->done_head == NULL && eng->dstart_head == NULL &&
+    if (eng->dirty_head == NULL && eng->done_head == NULL && eng->deferred.head == NULL &&
         eng->ac_head == NULL)
         uv_prepare_stop(&eng->prepare);
 }
@@ -365,25 +336,25 @@ static void on_idle(uv_idle_t *h)
      * execution: a longer turn commits less, within PERSIST_TURN_NS so I/O keeps its share */
     uint64_t t0 = eng->persist != NULL ? uv_hrtime() : 0;
     for (int chunk = 0; chunk < 8; chunk++) {
-        for (int i = 0; i < DRAIN_FRAMES_PER_TURN && eng->rq_head != NULL; i++) {
-            struct frame *f = eng->rq_head;
+        for (int i = 0; i < DRAIN_FRAMES_PER_TURN && eng->rq.head != NULL; i++) {
+            struct frame *f = container_of(eng->rq.head, struct frame, rq_link);
             engine_dequeue(eng, f);
             frame_run(f);
         }
-        if (eng->persist == NULL || eng->rq_head == NULL || uv_hrtime() - t0 > PERSIST_TURN_NS)
+        if (eng->persist == NULL || eng->rq.head == NULL || uv_hrtime() - t0 > PERSIST_TURN_NS)
             break;
     }
     if (!uv_is_active((uv_handle_t *)&eng->prepare) &&
-        (eng->dirty_head != NULL || eng->done_head != NULL || eng->dstart_head != NULL))
+        (eng->dirty_head != NULL || eng->done_head != NULL || eng->deferred.head != NULL))
         uv_prepare_start(&eng->prepare, on_prepare);
-    if (eng->rq_head != NULL)
+    if (eng->rq.head != NULL)
         return;
     /* Tasks in flight whose handlers hold nothing on the loop can never complete (a handler
      * that never answers): without the jump their TimeoutSeconds/HeartbeatSeconds, or the
      * execution's TimeoutSeconds, would never fire and the loop would end with the execution
      * still RUNNING. So in-flight tasks hold virtual time back only while the loop has
      * something else alive. */
-    if (eng->virtual_clock && eng->n_heap > 0 && eng->dstart_head == NULL &&
+    if (eng->virtual_clock && eng->n_heap > 0 && eng->deferred.head == NULL &&
         (eng->inflight == 0 || !loop_busy_outside(eng))) {
         /* nothing runnable and nothing outside: jump to the next deadline */
         if (eng->heap[0]->deadline > eng->vnow)
@@ -482,8 +453,8 @@ void sfn_engine_free(struct sfn_engine *eng)
         return;
     if (eng->persist != NULL && !eng->persist_failed)
         commit_dirty(eng);
-    while (eng->execs != NULL) {
-        struct sfn_execution *ex = eng->execs;
+    while (eng->execs.head != NULL) {
+        struct sfn_execution *ex = container_of(eng->execs.head, struct sfn_execution, link);
         ex->on_done = NULL;
         if (eng->persist != NULL && ex->status == SFN_RUNNING)
             sfn_execution_release(ex); /* a later process continues it */
@@ -810,10 +781,7 @@ struct sfn_execution *exec_alloc(struct sfn_engine *eng, struct sfn_machine *m, 
         ex->on_event = opt->on_event;
         ex->arg = opt->arg;
     }
-    ex->next = eng->execs;
-    if (eng->execs != NULL)
-        eng->execs->prev = ex;
-    eng->execs = ex;
+    dlist_push_front(&eng->execs, &ex->link);
     return ex;
 }
 
@@ -909,12 +877,7 @@ void sfn_execution_free(struct sfn_execution *ex)
     }
     if (ex->root != NULL)
         frame_free(ex->root);
-    if (ex->prev != NULL)
-        ex->prev->next = ex->next;
-    else
-        eng->execs = ex->next;
-    if (ex->next != NULL)
-        ex->next->prev = ex->prev;
+    dlist_remove(&eng->execs, &ex->link);
     hist_release(ex);
     json_decref(ex->input);
     json_decref(ex->output);

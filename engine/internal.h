@@ -14,6 +14,7 @@
 #include "sfn.h"
 #include "util/err.h"
 #include "util/json.h"
+#include "util/list.h"
 
 /* ---- timers: one heap for real and virtual time ---- */
 
@@ -71,9 +72,9 @@ struct sfn_task {
     void *data;                 /* handler's */
     bool started;               /* handed to the handler (counted in inflight) */
     bool deferred;              /* waiting for the turn's commit before start is called */
-    struct sfn_task *dnext, *dprev; /* engine's list of deferred starts */
-    struct sfn_task *jnext, *jprev; /* engine's list of job-run (.sync) attempts */
-    struct sfn_engine *eng;     /* set while listed there */
+    struct dlink deferred_link; /* on the engine's deferred starts while `deferred` */
+    struct dlink job_link;      /* on the engine's job-run (.sync) attempts while `job` */
+    bool job;
     json_t *state;              /* handler's resumable state (owned), persisted, or NULL */
     bool done;                  /* succeed/fail called */
     bool taken;                 /* started by its worker (activities: sfn_task_started;
@@ -148,8 +149,7 @@ struct frame {
                                    before its children are freed on failure or abort (owned),
                                    or NULL */
     /* run queue */
-    struct frame *rq_next;
-    struct frame *rq_prev;
+    struct dlink rq_link;       /* on the engine's run queue while `queued` */
     bool queued;
 };
 
@@ -171,7 +171,7 @@ struct sfn_machine {
 struct sfn_execution {
     struct sfn_engine *eng;
     struct sfn_machine *sm;
-    struct sfn_execution *next, *prev; /* engine's list */
+    struct dlink link;          /* on the engine's list of executions */
     char *name;
     char *arn;
     char *role_arn;
@@ -225,8 +225,8 @@ struct sfn_engine {
     bool keep_history;          /* keep committed events in memory too */
     struct err persist_err;
     struct sfn_execution *dirty_head; /* executions changed in this turn */
-    struct sfn_task *dstart_head, *dstart_tail; /* task starts held until the commit */
-    struct sfn_task *jobs;      /* job-run (.sync) attempts, found by token (SendTask*) */
+    struct dlist deferred;      /* task starts held until the commit */
+    struct dlist jobs;          /* job-run (.sync) attempts, found by token (SendTask*) */
     struct after_commit *ac_head, *ac_tail; /* sfn_engine_after_commit callbacks */
     struct sfn_execution **commit_buf; /* scratch array for the commit */
     size_t commit_cap;
@@ -239,12 +239,12 @@ struct sfn_engine {
     struct etimer **heap;       /* min-heap of armed timers */
     size_t n_heap;
     size_t cap_heap;
-    struct frame *rq_head, *rq_tail; /* run queue */
+    struct dlist rq;            /* run queue of frames */
     size_t inflight;            /* task attempts in flight (virtual time waits for them) */
     struct resource **res;      /* registrations, each its own allocation: tasks point at them
                                    while more are registered */
     size_t n_res;
-    struct sfn_execution *execs; /* all executions */
+    struct dlist execs;         /* all executions, newest first */
     struct sfn_execution *done_head; /* executions whose on_done is pending */
     struct json_sizer sizer;    /* memo of large payload sizes (256 KiB checks) */
 };

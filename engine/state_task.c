@@ -198,30 +198,10 @@ bool task_job_run(const struct asl_state *st)
            ((n > 5 && strcmp(r + n - 5, ".sync") == 0) || strstr(r, ".sync:") != NULL);
 }
 
-/* Job-run attempts are listed by the engine from scheduling (or restore) to their end. */
-static void job_link(struct sfn_engine *eng, struct sfn_task *t)
+static void task_free(struct sfn_engine *eng, struct sfn_task *t)
 {
-    t->jnext = eng->jobs;
-    if (eng->jobs != NULL)
-        eng->jobs->jprev = t;
-    eng->jobs = t;
-}
-
-static void job_unlink(struct sfn_engine *eng, struct sfn_task *t)
-{
-    if (t->jprev != NULL)
-        t->jprev->jnext = t->jnext;
-    else if (eng->jobs == t)
-        eng->jobs = t->jnext;
-    if (t->jnext != NULL)
-        t->jnext->jprev = t->jprev;
-    t->jnext = t->jprev = NULL;
-}
-
-static void task_free(struct sfn_task *t)
-{
-    if (t->eng != NULL)
-        job_unlink(t->eng, t);
+    if (t->job)
+        dlist_remove(&eng->jobs, &t->job_link);
     json_decref(t->state);
     json_decref(t->input);
     json_decref(t->output);
@@ -249,7 +229,7 @@ void task_abandon(struct frame *f)
             t->res->ops->cancel(t, t->res->arg);
         }
     }
-    task_free(t);
+    task_free(f->ex->eng, t);
 }
 
 static void task_run(struct frame *f)
@@ -264,9 +244,9 @@ static void task_run(struct frame *f)
     t->frame = f;
     t->attempt = f->retry_total;
     t->token = task_token_new();
-    if (task_job_run(st)) {
-        t->eng = eng;
-        job_link(eng, t);
+    if (task_job_run(st)) { /* listed from scheduling (or restore) to the end */
+        t->job = true;
+        dlist_push_front(&eng->jobs, &t->job_link);
     }
     f->task = t; /* before Parameters: $$.Task.Token may be read there */
     json_decref(f->ctx);
@@ -397,14 +377,14 @@ static void task_on_done(struct frame *f)
     if (t->err.set) {
         struct err err = ERR_INIT;
         err_move(&err, &t->err);
-        task_free(t);
+        task_free(eng, t);
         task_error_event(f, evs->failed, &err);
         frame_state_failed(f, &err, false);
         return;
     }
     json_t *result = t->output;
     t->output = NULL;
-    task_free(t);
+    task_free(eng, t);
     struct err err = ERR_INIT;
     if (json_sizer_size(&eng->sizer, result, ASL_PAYLOAD_MAX) > ASL_PAYLOAD_MAX) {
         json_decref(result);
@@ -472,8 +452,8 @@ int task_restore(struct frame *f, json_t *snap, struct err *err)
     t->res = engine_resource_find(eng, f->st->resource);
     f->task = t;
     if (task_job_run(f->st)) {
-        t->eng = eng;
-        job_link(eng, t);
+        t->job = true;
+        dlist_push_front(&eng->jobs, &t->job_link);
     }
     json_t *failed = json_object_get(snap, "failed");
     json_t *output = json_object_get(snap, "output");
@@ -532,7 +512,8 @@ void sfn_task_fail(struct sfn_task *t, const char *error, const char *cause)
 
 struct sfn_task *sfn_engine_job_task(struct sfn_engine *eng, const char *token)
 {
-    for (struct sfn_task *t = eng->jobs; t != NULL && token != NULL; t = t->jnext) {
+    for (struct dlink *l = eng->jobs.head; l != NULL && token != NULL; l = l->next) {
+        struct sfn_task *t = container_of(l, struct sfn_task, job_link);
         if (t->frame != NULL && !t->done && t->started && strcmp(t->token, token) == 0)
             return t;
     }
